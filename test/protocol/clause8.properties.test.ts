@@ -24,14 +24,14 @@ const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map((
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const ts = fc.integer({ min: 1_600_000_000, max: 2_000_000_000 });
 const accountId = bytes(9).map((b) => b.toString('hex'));
-const lockState = fc.constantFrom(0, 1, 2, 3) as fc.Arbitrary<0 | 1 | 2 | 3>;
-const doorState = fc.constantFrom(0, 1, 0xff) as fc.Arbitrary<0 | 1 | 255>;
+const lockState = fc.constantFrom<0 | 1 | 2 | 3>(0, 1, 2, 3);
+const doorState = fc.constantFrom<0 | 1 | 255>(0, 1, 0xff);
 const battery = fc.integer({ min: 0, max: 100 });
 const byte = fc.integer({ min: 0, max: 255 });
 
 /** Every message the profile defines, with every field drawn from its whole range. */
 const message: fc.Arbitrary<Message> = fc.oneof(
-  fc.record({ kind: fc.constant('writeAccountId' as const), type: fc.constantFrom(0, 1) as fc.Arbitrary<0 | 1>, accountId, ts }),
+  fc.record({ kind: fc.constant('writeAccountId' as const), type: fc.constantFrom<0 | 1>(0, 1), accountId, ts }),
   fc.record({
     kind: fc.constant('writeAccountIdResponse' as const),
     result: byte,
@@ -39,11 +39,11 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     fwMinor: byte,
     battery,
     lockState,
-    requestType: fc.constantFrom(0, 1) as fc.Arbitrary<0 | 1>,
+    requestType: fc.constantFrom<0 | 1>(0, 1),
     accountIdPrefix: bytes(4).map((b) => b.toString('hex')),
     ts,
   }),
-  fc.record({ kind: fc.constant('authenticate' as const), role: fc.constantFrom(1, 2) as fc.Arbitrary<1 | 2>, accountId, ts }),
+  fc.record({ kind: fc.constant('authenticate' as const), role: fc.constantFrom<1 | 2>(1, 2), accountId, ts }),
   fc.record({
     kind: fc.constant('authenticateResponse' as const),
     result: byte,
@@ -53,7 +53,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     opCounter: u32,
     ts,
   }),
-  fc.record({ kind: fc.constant('operation' as const), op: fc.constantFrom(1, 2, 3) as fc.Arbitrary<1 | 2 | 3>, operationId: u32, ts }),
+  fc.record({ kind: fc.constant('operation' as const), op: fc.constantFrom<1 | 2 | 3>(1, 2, 3), operationId: u32, ts }),
   fc.record({
     kind: fc.constant('operationResponse' as const),
     result: byte,
@@ -68,7 +68,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     lockState,
     battery,
     doorState,
-    cause: fc.constantFrom(1, 2, 3) as fc.Arbitrary<1 | 2 | 3>,
+    cause: fc.constantFrom<1 | 2 | 3>(1, 2, 3),
     counter: u32,
     ts,
   }),
