@@ -90,7 +90,7 @@ export interface AuthenticateResponse {
 }
 
 /** Table 7, gateway → lock. */
-export interface OperationRequest {
+export interface LockOperationRequest {
   kind: 'operation';
   op: OperationType;
   operationId: number;
@@ -98,7 +98,7 @@ export interface OperationRequest {
 }
 
 /** Table 8, lock → gateway. */
-export interface OperationResponse {
+export interface LockOperationResponse {
   kind: 'operationResponse';
   result: number;
   operationId: number;
@@ -119,8 +119,8 @@ export interface StatusReport {
   ts: number;
 }
 
-export type GatewayMessage = WriteAccountIdRequest | AuthenticateRequest | OperationRequest;
-export type LockMessage = WriteAccountIdResponse | AuthenticateResponse | OperationResponse | StatusReport;
+export type GatewayMessage = WriteAccountIdRequest | AuthenticateRequest | LockOperationRequest;
+export type LockMessage = WriteAccountIdResponse | AuthenticateResponse | LockOperationResponse | StatusReport;
 export type Message = GatewayMessage | LockMessage;
 
 function fail(what: string): never {
@@ -190,7 +190,7 @@ export function encodeMessage(msg: Message): Frame {
     case 'operationResponse':
       if (!(isByte(msg.result) && isUint32(msg.operationId))) fail('Table 8 result or operationId out of range');
       if (!(isLockState(msg.lockState) && isBattery(msg.battery) && isDoorState(msg.doorState))) fail('Table 8 state out of range');
-      cmd = Cmd.OperationResponse;
+      cmd = Cmd.LockOperationResponse;
       type = msg.result;
       value.writeUInt32BE(msg.operationId, 0);
       value.set([msg.lockState, msg.battery, msg.doorState], 4);
@@ -249,7 +249,7 @@ export function parseMessage(frame: Frame): Message {
       if (!(isOp(type))) fail('Table 7 TYPE out of range');
       if (!(zeroFrom(v, 4))) fail('Table 7 padding must be zero');
       return { kind: 'operation', op: type, operationId: v.readUInt32BE(0), ts };
-    case Cmd.OperationResponse: {
+    case Cmd.LockOperationResponse: {
       const [lockState, battery, doorState] = [v[4]!, v[5]!, v[6]!];
       if (!(isLockState(lockState) && isBattery(battery) && isDoorState(doorState))) fail('Table 8 field out of range');
       if (!(zeroFrom(v, 7))) fail('Table 8 padding must be zero');
@@ -279,19 +279,19 @@ export function table4Confirms(answer: WriteAccountIdResponse, request: WriteAcc
   return request.type === BindType.Unbind && answer.result === Result.NotBound;
 }
 
-export const unlockRequest = (operationId: number, ts: number): OperationRequest => ({
+export const unlockRequest = (operationId: number, ts: number): LockOperationRequest => ({
   kind: 'operation',
   op: OperationType.Unlock,
   operationId,
   ts,
 });
-export const lockRequest = (operationId: number, ts: number): OperationRequest => ({
+export const lockRequest = (operationId: number, ts: number): LockOperationRequest => ({
   kind: 'operation',
   op: OperationType.Lock,
   operationId,
   ts,
 });
-export const queryRequest = (operationId: number, ts: number): OperationRequest => ({
+export const queryRequest = (operationId: number, ts: number): LockOperationRequest => ({
   kind: 'operation',
   op: OperationType.Query,
   operationId,
