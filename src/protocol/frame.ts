@@ -15,7 +15,7 @@ export const Cmd = {
   Operation: 0x03,
   WriteAccountIdResponse: 0x81,
   AuthenticateAccountIdResponse: 0x82,
-  LockOperationResponse: 0x83,
+  OperationResponse: 0x83,
   StatusReport: 0x84,
 } as const;
 export type Cmd = (typeof Cmd)[keyof typeof Cmd];

@@ -190,7 +190,7 @@ export function encodeMessage(msg: Message): Frame {
     case 'operationResponse':
       if (!(isByte(msg.result) && isUint32(msg.operationId))) fail('Table 8 result or operationId out of range');
       if (!(isLockState(msg.lockState) && isBattery(msg.battery) && isDoorState(msg.doorState))) fail('Table 8 state out of range');
-      cmd = Cmd.LockOperationResponse;
+      cmd = Cmd.OperationResponse;
       type = msg.result;
       value.writeUInt32BE(msg.operationId, 0);
       value.set([msg.lockState, msg.battery, msg.doorState], 4);
@@ -249,7 +249,7 @@ export function parseMessage(frame: Frame): Message {
       if (!(isOp(type))) fail('Table 7 TYPE out of range');
       if (!(zeroFrom(v, 4))) fail('Table 7 padding must be zero');
       return { kind: 'operation', op: type, operationId: v.readUInt32BE(0), ts };
-    case Cmd.LockOperationResponse: {
+    case Cmd.OperationResponse: {
       const [lockState, battery, doorState] = [v[4]!, v[5]!, v[6]!];
       if (!(isLockState(lockState) && isBattery(battery) && isDoorState(doorState))) fail('Table 8 field out of range');
       if (!(zeroFrom(v, 7))) fail('Table 8 padding must be zero');
