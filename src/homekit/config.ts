@@ -51,7 +51,10 @@ export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; p
 
 export function resolveConfig(raw: unknown): ConfigResult {
   const checked = validate(PluginConfigSchema, raw);
-  if (!checked.ok) return { ok: false, problem: `config ${checked.error.message}` };
+  if (!checked.ok) {
+    const { field, message } = checked.error;
+    return { ok: false, problem: field ? `the "${field}" setting ${message.slice(field.length + 2)}` : `the settings are not an object (${message})` };
+  }
   const c = checked.value;
   const url = new URL(c.rasUrl);
   if ((c.identifier === undefined) !== (c.password === undefined)) {
