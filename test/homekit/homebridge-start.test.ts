@@ -19,7 +19,7 @@ for (const major of [1, 2] as const) {
         assert.equal(accessories.length, 1, 'only the bridge itself');
         assert.ok(!accessories.some((a) => a.services.some((s) => s.type.replace(/^0+/, '').startsWith(HapType.LockMechanism))));
       } finally {
-        controller.close();
+        await controller.close();
       }
       assert.deepEqual(hb.crashes(), []);
       assert.equal(hb.exitCode, undefined, 'still running');

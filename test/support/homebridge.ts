@@ -183,7 +183,7 @@ export class Controller {
       const setup = new HttpClient('igrs-test-controller', '127.0.0.1', port);
       await setup.pairSetup(PIN);
       data = setup.getLongTermData();
-      setup.close();
+      await setup.close();
     }
     return new Controller(new HttpClient('igrs-test-controller', '127.0.0.1', port, data ?? undefined, { usePersistentConnections: true }));
   }
@@ -193,7 +193,7 @@ export class Controller {
   }
 
   async accessories(): Promise<HapAccessory[]> {
-    const { accessories } = (await this.client.getAccessories()) as unknown as { accessories: HapAccessory[] };
+    const { accessories } = await this.client.getAccessories();
     return accessories;
   }
 
@@ -236,7 +236,7 @@ export class Controller {
     throw new Error(`${id} stayed ${String(last)}, expected ${String(value)}`);
   }
 
-  close(): void {
-    this.client.close();
+  async close(): Promise<void> {
+    await this.client.close();
   }
 }
