@@ -194,7 +194,15 @@ export class Controller {
 
   async accessories(): Promise<HapAccessory[]> {
     const { accessories } = await this.client.getAccessories();
-    return accessories;
+    // hap-controller types iid as optional; HAP always sends it for an accessory database.
+    return accessories.map((a) => ({
+      aid: a.aid,
+      services: a.services.map((s) => ({
+        iid: s.iid,
+        type: s.type,
+        characteristics: s.characteristics.map((c) => ({ iid: c.iid ?? 0, type: c.type ?? '', value: c.value, ...(c.perms ? { perms: c.perms } : {}) })),
+      })),
+    }));
   }
 
   /** The aid.iid of a characteristic on the accessory whose serial number is `serial`. */
