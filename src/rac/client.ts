@@ -177,6 +177,33 @@ export class RasClient {
     return this.call('OperationResult', { params: { operationId }, body });
   }
 
+  // Stage a (the bgw module's StageAAuthority).
+
+  async bsldAuthentication(deviceId: string): Promise<ResponseBody<'BsldAuthentication'>> {
+    return this.call('BsldAuthentication', { params: { deviceId }, body: {} });
+  }
+
+  async bsldRegistration(request: { deviceId: string; challenge: Buffer; name: string; setupCode: string }): Promise<Buffer> {
+    const answer = await this.call('BsldRegistration', { body: { ...request, challenge: request.challenge.toString('hex') } });
+    return Buffer.from(answer.registrationFrame, 'hex');
+  }
+
+  async bsldRemovalFrame(deviceId: string, challenge: Buffer): Promise<Buffer> {
+    const answer = await this.call('BsldRemoval', { params: { deviceId }, body: { challenge: challenge.toString('hex') } });
+    if (!answer.removalFrame) throw new RasError('malformed', 'BsldRemoval: the RAS sent no removal frame for the challenge');
+    return Buffer.from(answer.removalFrame, 'hex');
+  }
+
+  /** BsldConfirm; a lock's refusal (431) comes back as its result byte, not as an error. */
+  async bsldConfirm(deviceId: string, challenge: Buffer, response: Buffer): Promise<{ result: number }> {
+    try {
+      return await this.call('BsldConfirm', { params: { deviceId }, body: { challenge: challenge.toString('hex'), response: response.toString('hex') } });
+    } catch (err) {
+      if (err instanceof RasError && err.status === Status.LockRefused && err.details.result !== undefined) return { result: err.details.result };
+      throw err;
+    }
+  }
+
   private async once<K extends MessageStem>(stem: K, args: CallArgs<K>, auth: boolean, timeoutMs: number): Promise<ResponseBody<K>> {
     const spec = Messages[stem] as Spec<MessageStem>;
     const seq = this.nextSeq();
