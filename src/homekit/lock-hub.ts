@@ -11,7 +11,7 @@ import { LockSession, type LockEvent, type LockOp, type LockSnapshot } from '../
 import type { Logger } from '../logger.js';
 import { LockState, Result, describeResult, type BsldInfo, type DoorState, type Push, type ReportedEvent } from '../protocol/index.js';
 import { RasClient } from '../rac/client.js';
-import { CredentialStore } from '../rac/credentials.js';
+import { CredentialStore, credentialsFile } from '../rac/credentials.js';
 import { RasError } from '../rac/errors.js';
 import { pushStream } from '../rac/push.js';
 import type { ResolvedConfig } from './config.js';
@@ -70,13 +70,8 @@ export class LockHub {
   async start(cached: BsldInfo[] = []): Promise<void> {
     const { config, storagePath } = this.options;
     this.applyDiscovery(cached, 'cache');
-    const file = `${storagePath}/igrs-smartlock/credentials-${Buffer.from(config.rasUrl).toString('base64url')}.json`;
-    this.store = await CredentialStore.open(file, config.rasUrl);
+    this.store = await CredentialStore.open(credentialsFile(storagePath, config.rasUrl), config.rasUrl);
     this.client = new RasClient({ baseUrl: config.rasUrl, store: this.store, ...(config.login ? { login: config.login } : {}), log: this.log });
-    if (!this.client.canSignIn) {
-      this.log.error('Not signed in to the RAS: set identifier and password in the plugin config, or sign in from the plugin settings page.');
-      return;
-    }
     this.retry('connecting to the RAS', () => this.connectRas());
     this.retry('opening Bluetooth', () => this.openBluetooth());
   }
@@ -120,6 +115,13 @@ export class LockHub {
   private async connectRas(): Promise<void> {
     const client = this.client!;
     const store = this.store!;
+    if (!client.canSignIn) {
+      // The settings page may sign in at any time; it writes the same credentials file.
+      await store.reload();
+      if (!client.canSignIn) {
+        throw new RasError('signed-out', 'not signed in: set identifier and password in the plugin config, or sign in from the plugin settings page');
+      }
+    }
     await this.discover();
     if (!store.get().gatewayId) {
       const { gatewayId } = await client.call('GatewayRegistration', { body: { name: this.options.config.gatewayName } });

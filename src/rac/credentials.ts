@@ -17,6 +17,14 @@ export interface StoredCredentials {
   pushLastSeq: number;
 }
 
+/**
+ * Where the plugin and its settings page (the custom UI's server) keep the credentials of one
+ * RAS: in Homebridge's storage directory, one file per RAS URL.
+ */
+export function credentialsFile(storagePath: string, rasUrl: string): string {
+  return path.join(storagePath, 'igrs-smartlock', `credentials-${Buffer.from(new URL(rasUrl).origin).toString('base64url')}.json`);
+}
+
 export class CredentialStore {
   private data: StoredCredentials;
   private writing: Promise<void> = Promise.resolve();
@@ -48,6 +56,12 @@ export class CredentialStore {
       // No file yet, or one that is not ours: start empty rather than refuse to start.
     }
     return new CredentialStore(file, data);
+  }
+
+  /** Re-reads the file, to pick up a sign-in made from the settings page. */
+  async reload(): Promise<void> {
+    const fresh = await CredentialStore.open(this.file, this.data.rasUrl);
+    this.data = fresh.data;
   }
 
   get(): Readonly<StoredCredentials> {
