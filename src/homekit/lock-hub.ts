@@ -115,10 +115,10 @@ export class LockHub {
   private async connectRas(): Promise<void> {
     const client = this.client!;
     const store = this.store!;
-    if (!client.canSignIn) {
+    if (!client.canSignIn()) {
       // The settings page may sign in at any time; it writes the same credentials file.
       await store.reload();
-      if (!client.canSignIn) {
+      if (!client.canSignIn()) {
         throw new RasError('signed-out', 'not signed in: set identifier and password in the plugin config, or sign in from the plugin settings page');
       }
     }

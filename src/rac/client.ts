@@ -93,7 +93,7 @@ export class RasClient {
   }
 
   /** Whether a session with the RAS can be had without asking the user. */
-  get canSignIn(): boolean {
+  canSignIn(): boolean {
     return Boolean(this.options.store.get().refreshToken ?? this.options.login);
   }
 
