@@ -16,6 +16,7 @@ import {
   openConnection,
   table4Confirms,
   type WriteAccountIdRequest,
+  type BsldState,
   type WriteAccountIdResponse,
 } from 'homebridge-igrs-smartlock/protocol';
 import { Durations } from '../config.js';
@@ -27,12 +28,7 @@ import type { Operations } from './operations.js';
 import type { PushHub } from './push.js';
 import { holds, relationOf, requireOwner, requireRight } from './rights.js';
 
-export interface LastState {
-  lockState: number;
-  battery?: number;
-  doorState?: number;
-  updatedAt: number;
-}
+export type LastState = BsldState;
 
 export interface BsldView {
   deviceId: string;
