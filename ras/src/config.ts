@@ -41,7 +41,7 @@ export interface RateLimits {
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   login: { limit: 10, windowSeconds: 60 },
   verification: { limit: 5, windowSeconds: 600 },
-  // Each registration call tries one setup code: 10 per 10 min makes 10^8 codes out of reach.
+  // Wrong setup codes per account and per lock: 10 per 10 min puts 10^8 codes out of reach.
   registration: { limit: 10, windowSeconds: 600 },
   session: { limit: 60, windowSeconds: 60 },
   frames: { limit: 60, windowSeconds: 60 },

@@ -17,6 +17,17 @@ export class RateLimiter {
 
   constructor(private readonly clock: Clock) {}
 
+  /** 429 if the window under `key` is full, without counting a call. */
+  check(key: string, rule: RateLimit): void {
+    const w = this.windows.get(key);
+    const now = this.clock();
+    const span = rule.windowSeconds * 1000;
+    if (w && now - w.start < span && w.count >= rule.limit) {
+      const retryAfter = Math.max(1, Math.ceil((w.start + span - now) / 1000));
+      throw new RasError(429, 'rate limited', { retryAfter }, retryAfter);
+    }
+  }
+
   /** Counts one call under `key`; 429 with Retry-After once the window is full. */
   hit(key: string, rule: RateLimit): void {
     const now = this.clock();

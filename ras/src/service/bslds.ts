@@ -112,13 +112,18 @@ export class Bslds {
   ): Promise<{ registrationFrame: string }> {
     const { limiter, limits, storage } = this.ctx;
     const { deviceId } = input;
-    limiter.hit(`registration:account:${accountId}`, limits.registration);
-    limiter.hit(`registration:device:${deviceId}`, limits.registration);
+    // Only wrong setup codes count: they are the guesses the limit is there to starve.
+    limiter.check(`registration:account:${accountId}`, limits.registration);
+    limiter.check(`registration:device:${deviceId}`, limits.registration);
     const deviceKey = await this.ddms.deviceKey(deviceId);
     const binding = await storage.getBinding(deviceId);
     if (binding && binding.ownerAccountId !== accountId) throw new RasError(424, 'BSLD already registered to another account');
     if (!input.setupCode) throw new RasError(423, 'setup code missing');
-    if (!(await this.ddms.setupCodeMatches(deviceId, input.setupCode))) throw new RasError(423, 'setup code wrong');
+    if (!(await this.ddms.setupCodeMatches(deviceId, input.setupCode))) {
+      limiter.hit(`registration:account:${accountId}`, limits.registration);
+      limiter.hit(`registration:device:${deviceId}`, limits.registration);
+      throw new RasError(423, 'setup code wrong');
+    }
     const ts = await this.claim(deviceId, input.challenge, 'bind', accountId, '');
     const challenge = hexToBytes(input.challenge, 16, 'challenge');
     const request: WriteAccountIdRequest = { kind: 'writeAccountId', type: BindType.Bind, accountId, ts };
