@@ -4,7 +4,7 @@
  * and then write run inside a transaction so they stay atomic against other processes (the CLI).
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { MIGRATIONS } from './migrations.js';
 import type {
@@ -141,8 +141,11 @@ export class SqliteStorage implements Storage {
   readonly db: Database.Database;
 
   constructor(readonly file: string) {
+    const fresh = file !== ':memory:' && !existsSync(file);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     this.db = new Database(file);
+    // Sealed keys and hashes are still nobody else's business.
+    if (fresh) chmodSync(file, 0o600);
     this.db.pragma('journal_mode = WAL');
     // NORMAL under WAL keeps every committed transaction across a process crash (only an OS crash can lose the last ones).
     this.db.pragma('synchronous = NORMAL');
