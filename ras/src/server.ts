@@ -136,7 +136,7 @@ export async function startRas(options: RasOptions = {}): Promise<RasHandle> {
       ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
       return503OnClosing: true,
       forceCloseConnections: 'idle',
-    }) as unknown as FastifyInstance;
+    });
   } catch (err) {
     await storage.close();
     throw err;

@@ -182,7 +182,7 @@ class SmtpConnection {
     try {
       return await this.expect(code);
     } catch (err) {
-      if (secret) throw new Error('SMTP: authentication failed');
+      if (secret) throw new Error('SMTP: authentication failed', { cause: err });
       throw err;
     }
   }

@@ -60,7 +60,7 @@ export function sendError(services: RasServices, reply: FastifyReply, stem: Mess
   let message = statusMessage(500);
   let body: Record<string, unknown> = {};
   if (err instanceof RasError) {
-    status = err.status as ErrorStatus;
+    status = err.status;
     message = err.message;
     body = err.body ?? {};
     if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
@@ -90,6 +90,7 @@ export function defineRoute<K extends MessageStem>(app: FastifyInstance, service
     config: { stem },
     handler: async (request, reply) => {
       let seq = salvageSeq(request.body, request.query);
+      let out: unknown;
       try {
         const params = validate(spec.params, request.params, { coerce: true });
         if (!params.ok) throw prefixed(params.error, 'params');
@@ -107,17 +108,17 @@ export function defineRoute<K extends MessageStem>(app: FastifyInstance, service
         let caller = NO_CALLER;
         if (spec.auth === 'bearer') caller = await services.accounts.authenticate(request.headers.authorization);
         else if (spec.auth === 'admin') services.requireAdmin(request.headers.authorization);
-        const out = await handler({
+        out = await handler({
           body: body as RouteInput<K>['body'],
           params: params.value as RouteInput<K>['params'],
           query: query.value as RouteInput<K>['query'],
           caller,
           request,
         });
-        return reply.code(200).type('application/json').send(makeResponse(stem, seq, out, services.now()));
       } catch (err) {
         return sendError(services, reply, stem, seq, err);
       }
+      return reply.code(200).type('application/json').send(makeResponse(stem, seq, out, services.now()));
     },
   });
 }

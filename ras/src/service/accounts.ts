@@ -22,7 +22,7 @@ const WEAK = new Set(['password', 'password1', '12345678', '123456789', '1234567
 
 export function passwordProblem(password: string): string | undefined {
   if (password.length === 0) return 'password is empty';
-  if ([...password].length < MIN_PASSWORD_LENGTH) return `password must have at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (Array.from(password).length < MIN_PASSWORD_LENGTH) return `password must have at least ${MIN_PASSWORD_LENGTH} characters`;
   if (WEAK.has(password.toLowerCase()) || /^(.)\1*$/.test(password)) return 'password is too common';
   return undefined;
 }

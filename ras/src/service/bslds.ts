@@ -6,7 +6,6 @@ import {
   BindType,
   ChannelError,
   FrameError,
-  SessionRole,
   bytesToHex,
   deriveAdvertKey,
   deriveSessionKey,
