@@ -53,13 +53,13 @@ export function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Serv
         // Not a JSON log line.
       }
     };
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       buffer += chunk;
       const lines = buffer.split('\n');
       buffer = lines.pop()!;
       lines.forEach(onLine);
     });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => logs.push(chunk));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`serve exited with ${code}: ${logs.join('\n')}`));
