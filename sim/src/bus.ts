@@ -60,7 +60,7 @@ export class PrivateBus {
         const timer = setTimeout(() => {
           reject(new Error(`dbus-daemon printed no address within ${options.startTimeoutMs ?? 5000} ms: ${err}`));
         }, options.startTimeoutMs ?? 5000);
-        child.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout.on('data', (chunk: Buffer) => {
           out += chunk.toString();
           const nl = out.indexOf('\n');
           if (nl >= 0) {
@@ -68,7 +68,7 @@ export class PrivateBus {
             resolve(out.slice(0, nl).trim());
           }
         });
-        child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
         child.once('error', (e) => {
           clearTimeout(timer);
           reject(e);
@@ -89,7 +89,7 @@ export class PrivateBus {
   /** Stops the daemon and removes its socket and config. Safe to call twice. */
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => { resolve(); }));
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
       await exited;

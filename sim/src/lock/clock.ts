@@ -22,7 +22,7 @@ export const systemClock: Clock = {
   setTimer(fn, ms) {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return { cancel: () => { clearTimeout(t); } };
   },
 };
 

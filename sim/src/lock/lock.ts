@@ -616,8 +616,10 @@ export class SimLock extends EventEmitter<LockEvents> {
     if (change.doorState !== undefined && this.doorSensor) this.state.doorState = change.doorState;
     this.log(`by hand: ${describe(this.state.lockState as LockState)}, door ${this.state.doorState}`);
     this.stateChanged(cause);
-    if (this.state.lockState === LockState.Unsecured) this.scheduleAutoLock();
-    else if (change.lockState !== undefined) this.cancelAutoLock();
+    if (change.lockState !== undefined) {
+      if (this.state.lockState === LockState.Unsecured) this.scheduleAutoLock();
+      else this.cancelAutoLock();
+    }
     if (this.autoLockDue && this.state.doorState !== DoorState.Open) this.autoLock();
   }
 

@@ -51,9 +51,9 @@ export class FileStateStore implements StateStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const parsed = JSON.parse(text) as PersistedLockState;
+    const parsed = JSON.parse(text) as Partial<PersistedLockState>;
     if (parsed.version !== 1) throw new Error(`${this.file}: unknown state version`);
-    return parsed;
+    return parsed as PersistedLockState;
   }
 
   save(state: PersistedLockState): void {

@@ -4,11 +4,11 @@ import {
   deriveSessionKey,
   deriveStageAKeys,
   openConnection,
-  openSession,
+  FrameChannel,
   type ChannelPair,
   type Message,
 } from 'homebridge-igrs-smartlock/protocol';
-import { ManualClock, MemoryStateStore, SimLock, type CloseReason, type LockConfig, type LockConnection, type PersistedLockState } from '../../src/lock/index.js';
+import { ManualClock, MemoryStateStore, SimLock, type CloseReason, type LockConfig, type LockConnection, type PersistedLockState, type StateStore } from '../../src/lock/index.js';
 import { hex, vectors } from '../../../test/support/vectors.js';
 
 export const T0 = 1_795_000_000;
@@ -20,7 +20,7 @@ export interface HarnessOptions {
   config?: Partial<LockConfig>;
   state?: Partial<PersistedLockState>;
   challenges?: Buffer[];
-  store?: MemoryStateStore;
+  store?: StateStore;
 }
 
 export function persisted(state: Partial<PersistedLockState> = {}): PersistedLockState {
@@ -41,7 +41,7 @@ export function persisted(state: Partial<PersistedLockState> = {}): PersistedLoc
 
 export class Harness {
   readonly clock = new ManualClock(T0 * 1000);
-  readonly store: MemoryStateStore;
+  readonly store: StateStore;
   readonly lock: SimLock;
   private readonly challenges: Buffer[];
 
@@ -66,6 +66,8 @@ export class Conn {
   readonly closed: CloseReason[] = [];
   readonly conn: LockConnection;
   private channels: ChannelPair | undefined;
+  private toLockKey: Buffer | undefined;
+  private lastToLock: Buffer | undefined;
 
   constructor(private readonly lock: SimLock) {
     this.conn = lock.connect({
@@ -79,17 +81,28 @@ export class Conn {
   }
 
   stageA(): this {
-    this.channels = openConnection(deriveStageAKeys(DEVICE_KEY, this.challenge), this.challenge);
+    const keys = deriveStageAKeys(DEVICE_KEY, this.challenge);
+    this.channels = openConnection(keys, this.challenge);
+    this.toLockKey = keys.toLock;
     return this;
   }
 
   stageB(account = ACCOUNT): this {
-    this.channels = openSession(deriveSessionKey(DEVICE_KEY, account, this.challenge), this.challenge);
+    const key = deriveSessionKey(DEVICE_KEY, account, this.challenge);
+    // Separate anchors: this gateway may send what the lock must refuse (TS out of window).
+    this.channels = {
+      toLock: new FrameChannel({ key, challenge: this.challenge, direction: 'toLock' }),
+      fromLock: new FrameChannel({ key, challenge: this.challenge, direction: 'fromLock' }),
+    };
+    this.toLockKey = key;
     return this;
   }
 
+  /** Seals with a one-shot channel at the chain's position, so nothing is refused on this side. */
   send(msg: Message): Buffer {
-    const frame = this.channels!.toLock.sealMessage(msg);
+    const iv = this.lastToLock ?? this.challenge;
+    const frame = new FrameChannel({ key: this.toLockKey!, challenge: iv, direction: 'toLock' }).sealMessage(msg);
+    this.lastToLock = frame;
     this.conn.write(frame);
     return frame;
   }
