@@ -15,7 +15,7 @@ export interface PrivateBusOptions {
   startTimeoutMs?: number;
 }
 
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
 
 /** Even on an uncaught exit, no dbus-daemon outlives the process that started it. */
@@ -23,7 +23,10 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
+    for (const [child, dir] of live) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
 
@@ -51,7 +54,7 @@ export class PrivateBus {
     const child = spawn(options.daemon ?? 'dbus-daemon', ['--config-file', config, '--nofork', '--print-address=1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    live.add(child);
+    live.set(child, dir);
     child.once('exit', () => live.delete(child));
     try {
       const address = await new Promise<string>((resolve, reject) => {

@@ -77,6 +77,11 @@ export class SimulatedLock {
     this.core.unjam();
   }
 
+  /** Ends the lock's backoff after connections without a valid frame. */
+  clearBackoff(): void {
+    this.core.clearBackoff();
+  }
+
   setBattery(percent: number): void {
     this.core.setBattery(percent);
   }

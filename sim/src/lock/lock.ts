@@ -658,6 +658,13 @@ export class SimLock extends EventEmitter<LockEvents> {
     this.emitChange();
   }
 
+  /** Forgets the backoff (a test or a developer's shortcut; the lock itself never does this). */
+  clearBackoff(): void {
+    this.backoffLevel = 0;
+    this.backoffUntil = 0;
+    this.emitChange();
+  }
+
   setBattery(percent: number): void {
     this.state.battery = Math.max(0, Math.min(100, percent));
     this.stateChanged();
