@@ -15,18 +15,31 @@ export interface PrivateBusOptions {
   startTimeoutMs?: number;
 }
 
-const live = new Map<ChildProcess, string>();
+/**
+ * The daemon runs under a small shell guardian whose stdin is a pipe from this process: when
+ * this process ends, however it ends (even SIGKILL), the pipe closes and the guardian stops the
+ * daemon and removes its directory. If the daemon dies first, the guardian exits with it.
+ */
+const GUARDIAN = `daemon=$1; conf=$2; dir=$3
+exec 3<&0
+"$daemon" --config-file "$conf" --nofork --print-address=1 </dev/null &
+d=$!
+(read -r _ <&3; kill -TERM "$d" 2>/dev/null) &
+r=$!
+wait "$d"; code=$?
+kill "$r" 2>/dev/null
+rm -rf "$dir"
+exit $code`;
+
+const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** Even on an uncaught exit, no dbus-daemon outlives the process that started it. */
+/** On a normal exit, close the guardians' pipes at once rather than when the fds are reaped. */
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const [child, dir] of live) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    }
+    for (const child of live) child.stdin?.destroy();
   });
 }
 
@@ -51,10 +64,10 @@ export class PrivateBus {
 `,
     );
     installExitHook();
-    const child = spawn(options.daemon ?? 'dbus-daemon', ['--config-file', config, '--nofork', '--print-address=1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn('sh', ['-c', GUARDIAN, 'igrs-sim-bus', options.daemon ?? 'dbus-daemon', config, dir], {
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    live.set(child, dir);
+    live.add(child);
     child.once('exit', () => live.delete(child));
     try {
       const address = await new Promise<string>((resolve, reject) => {
@@ -83,7 +96,7 @@ export class PrivateBus {
       });
       return new PrivateBus(address, dir, child);
     } catch (err) {
-      child.kill('SIGKILL');
+      child.stdin.end();
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
@@ -93,7 +106,7 @@ export class PrivateBus {
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise<void>((resolve) => this.child.once('exit', () => { resolve(); }));
-      this.child.kill('SIGTERM');
+      this.child.stdin?.end();
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
       await exited;
       clearTimeout(timer);

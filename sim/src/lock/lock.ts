@@ -204,7 +204,16 @@ export class LockConnection {
   /** @internal The lock sends a frame on this connection's lock→gateway chain. */
   send(msg: LockMessage): void {
     if (this.ended || !this.channels) return;
-    this.link.notify(this.channels.fromLock.sealMessage(msg));
+    let frame: Buffer;
+    try {
+      frame = this.channels.fromLock.sealMessage(msg);
+    } catch (err) {
+      // The lock's own frame left the TS window (a clock far off): end rather than throw from a timer.
+      if (!(err instanceof ChannelError)) throw err;
+      this.close('bad-frame');
+      return;
+    }
+    this.link.notify(frame);
   }
 
   /** @internal */
