@@ -7,14 +7,17 @@ import dbus from 'dbus-next';
 import {
   BindType,
   Result,
+  SessionRole,
   decodeAdvert,
+  deriveSessionKey,
   deriveAdvertKey,
   deriveStageAKeys,
   expectMessage,
   openAdvertState,
   openConnection,
+  openSession,
 } from 'homebridge-igrs-smartlock/protocol';
-import { startSimulator, type Simulator } from '../src/testing.js';
+import { ManualClock, startSimulator, type Simulator } from '../src/testing.js';
 import { Gateway, Link, sleep } from './support/gateway.js';
 
 const KEY = '00112233445566778899aabbccddeeff';
@@ -88,5 +91,60 @@ describe('simulator', function () {
     const link2 = await Link.open(link.device);
     assert.equal((await link2.readChallenge()).length, 16);
     await link2.device.disconnect();
+  });
+});
+
+describe('simulator on a manual clock', function () {
+  this.timeout(10_000);
+  const clock = new ManualClock(Date.now());
+  let sim: Simulator;
+  let g: Gateway;
+
+  before(async () => {
+    sim = await startSimulator({ locks: [{ deviceId: ID, deviceKey: KEY, setupCode: '11223344', name: 'Garage', pairingMode: true }], clock });
+    process.env.DBUS_SYSTEM_BUS_ADDRESS = sim.busAddress;
+    g = await Gateway.open();
+  });
+  after(async () => {
+    await g.close();
+    await sim.stop();
+    delete process.env.DBUS_SYSTEM_BUS_ADDRESS;
+  });
+
+  it('the lock ends a link without a valid frame after 5 s of lock time, seen as Connected=false', async () => {
+    const device = await g.device(ID);
+    const w = await g.watchConnected(ID);
+    await Link.open(device);
+    clock.advance(4_999);
+    await sleep(30);
+    assert.deepEqual(w.events, [true]);
+    clock.advance(1);
+    await w.waitFor(false);
+    w.stop();
+    assert.ok(sim.lock(ID).snapshot().backoffMs > 0);
+    clock.advance(1_000);
+  });
+
+  it('a stage-b link ends 60 s after Table 5', async () => {
+    const device = await g.device(ID);
+    const reg = await Link.open(device);
+    const c = await reg.readChallenge();
+    const ch = openConnection(deriveStageAKeys(Buffer.from(KEY, 'hex'), c), c);
+    await reg.write(ch.toLock.sealMessage({ kind: 'writeAccountId', type: BindType.Bind, accountId: ACCOUNT, ts: Math.floor(Date.now() / 1000) }));
+    await reg.next();
+    await sleep(30);
+
+    const w = await g.watchConnected(ID);
+    const link = await Link.open(device);
+    const challenge = await link.readChallenge();
+    const s = openSession(deriveSessionKey(Buffer.from(KEY, 'hex'), ACCOUNT, challenge), challenge);
+    await link.write(s.toLock.sealMessage({ kind: 'authenticate', role: SessionRole.Owner, accountId: ACCOUNT, ts: Math.floor(Date.now() / 1000) }));
+    assert.equal(expectMessage(s.fromLock.openMessage(await link.next()), 'authenticateResponse').result, Result.Ok);
+    clock.advance(59_999);
+    await sleep(30);
+    assert.deepEqual(w.events, [true]);
+    clock.advance(1);
+    await w.waitFor(false);
+    w.stop();
   });
 });

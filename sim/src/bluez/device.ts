@@ -124,7 +124,7 @@ export class Device extends Interface {
         try {
           conn = lock.connect({
             notify: (frame) => {
-              if (this.linkUp && this.conn === conn) this.response?.notify(frame);
+              if (this.linkUp && this.conn === conn && !faults.silent) this.response?.notify(frame);
             },
             close: () => {
               if (this.conn === conn) this.teardown();
@@ -239,7 +239,8 @@ export class Device extends Interface {
   }
 
   private onCommand(conn: LockConnection | undefined, generation: number, value: Buffer): void {
-    if (!this.linkUp || this.generation !== generation) return;
+    // A lock turned silent mid-link swallows writes too; from its next link it takes none at all.
+    if (!this.linkUp || this.generation !== generation || this.entry.faults.silent) return;
     this.writes++;
     const drop = this.entry.faults.dropAfterWrites;
     if (drop !== undefined && this.writes >= drop) {
