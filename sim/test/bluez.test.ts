@@ -158,6 +158,24 @@ describe('BlueZ emulator with unmodified node-ble', function () {
     assert.equal(await link.device.isConnected(), false);
   });
 
+  it('a Connect right after the Disconnect reply waits for the old link, then connects', async () => {
+    const { link } = await openSessionLink(g, FRONT);
+    await link.device.disconnect();
+    await link.device.connect();
+    assert.equal(await link.device.isConnected(), true);
+    assert.equal(ctx.sim.lock(FRONT).snapshot().connected, true);
+  });
+
+  it('a Disconnect during a pending Connect aborts it (le-connection-abort-by-local)', async () => {
+    ctx.sim.setLatency({ connectMs: 150, gattMs: 0 });
+    const device = await g.device(BACK);
+    const pending = device.connect();
+    await sleep(30);
+    await g.call(g.devicePath(BACK), 'org.bluez.Device1', 'Disconnect');
+    await assert.rejects(pending, bluezError('org.bluez.Error.Failed', 'le-connection-abort-by-local'));
+    assert.equal(await device.isConnected(), false);
+  });
+
   it('refuses a reliable write (node-ble default type) with NotSupported', async () => {
     const link = await Link.open(await g.device(BACK));
     await assert.rejects(link.command.writeValue(Buffer.alloc(16)), bluezError('org.bluez.Error.NotSupported'));

@@ -60,6 +60,8 @@ export class Device extends Interface {
   readonly path: string;
   private connecting = false;
   private disconnecting = false;
+  private abortConnect = false;
+  private linkDown: Promise<void> = Promise.resolve();
   private conn: LockConnection | undefined;
   /** Whether the radio link is up; a dropped link swallows the lock's notifications. */
   private linkUp = false;
@@ -109,9 +111,13 @@ export class Device extends Interface {
     if (this.Connected && !this.disconnecting) return;
     if (this.connecting) throw BluezError.inProgress();
     this.connecting = true;
+    this.abortConnect = false;
     try {
+      // A Connect right after a Disconnect reply waits for that link to go down first.
+      await this.linkDown;
       const { faults, lock } = this.entry;
       await delay(this.host.latency().connectMs + faults.extraConnectMs);
+      if (this.connectAborted()) throw BluezError.connectAborted();
       const injected = faults.connectFailures.shift();
       if (injected === 'in-progress') throw BluezError.inProgress();
       if (injected === 'failed') throw BluezError.connectAborted();
@@ -152,14 +158,19 @@ export class Device extends Interface {
   }
 
   Disconnect(): void {
+    // Disconnect during a pending Connect cancels it: that Connect fails as an aborted LE connect.
+    if (this.connecting && !this.Connected) this.abortConnect = true;
     if (!this.Connected || this.disconnecting) return;
     this.disconnecting = true;
     // bluetoothd replies before it signals Connected=false; clients that stop listening on
     // the reply never see the disconnect. Keep that ordering.
-    setTimeout(() => {
-      this.conn?.end('central');
-      this.teardown();
-    }, this.host.disconnectSignalDelayMs);
+    this.linkDown = new Promise((resolve) => {
+      setTimeout(() => {
+        this.conn?.end('central');
+        this.teardown();
+        resolve();
+      }, this.host.disconnectSignalDelayMs);
+    });
   }
 
   Pair(): void {
@@ -168,6 +179,11 @@ export class Device extends Interface {
 
   CancelPair(): void {
     throw BluezError.doesNotExist();
+  }
+
+  /** Read through a call: the flag changes while Connect awaits. */
+  private connectAborted(): boolean {
+    return this.abortConnect;
   }
 
   /** The link is lost (out of range, injected drop): no Disconnect, just the signals. */
