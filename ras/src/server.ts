@@ -24,7 +24,6 @@ import type { Context, Logger } from './service/context.js';
 import type { FactoryEntry, ProvisionOutcome } from './service/ddms.js';
 import { RasServices } from './services.js';
 import { SqliteStorage } from './storage/sqlite.js';
-import type { Storage } from './storage/storage.js';
 import { LogSender, senderFromEnv, type CodeSender } from './tpsp.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -64,7 +63,7 @@ export interface RasHandle {
   port: number;
   app: FastifyInstance;
   services: RasServices;
-  storage: Storage;
+  storage: SqliteStorage;
   /** Graceful: stops accepting, ends long polls and push sockets, closes the database. Idempotent. */
   close(): Promise<void>;
   provision(entries: FactoryEntry[]): Promise<ProvisionOutcome[]>;
