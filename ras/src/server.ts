@@ -24,6 +24,7 @@ import type { Context, Logger } from './service/context.js';
 import type { FactoryEntry, ProvisionOutcome } from './service/ddms.js';
 import { RasServices } from './services.js';
 import { SqliteStorage } from './storage/sqlite.js';
+import type { Storage } from './storage/storage.js';
 import { LogSender, senderFromEnv, type CodeSender } from './tpsp.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
