@@ -2,6 +2,7 @@
  * The RAS as a process: storage, master key, services, the fastify app with one plugin per
  * area, TLS or loopback HTTP, graceful shutdown. `startRas` is the programmatic entry point.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { MAX_BODY_BYTES } from 'homebridge-igrs-smartlock/protocol';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './config.js';
 import { loadMasterKey, openSecret, sealSecret } from './crypto/secrets.js';
-import { installErrorHandlers } from './http/route.js';
+import { installErrorHandlers, sharedValidatorCompiler } from './http/route.js';
 import { adminPlugin } from './http/plugins/admin.js';
 import { bsldsPlugin } from './http/plugins/bslds.js';
 import { eventsPlugin } from './http/plugins/events.js';
@@ -144,9 +145,10 @@ export async function startRas(options: RasOptions = {}): Promise<RasHandle> {
   const logger: Logger = options.logger === false ? silentLogger() : app.log;
   const services = createServices(storage, masterKey, { ...options, logger });
   installErrorHandlers(app, services);
+  app.setValidatorCompiler(sharedValidatorCompiler);
   await app.register(websocket, { options: { maxPayload: MAX_BODY_BYTES } });
   for (const plugin of [usersPlugin, bsldsPlugin, operationsPlugin, membersPlugin, gatewaysPlugin, eventsPlugin, adminPlugin, pushPlugin]) {
-    await app.register(plugin, { services });
+    await app.withTypeProvider<TypeBoxTypeProvider>().register(plugin, { services });
   }
   app.addHook('preClose', async () => {
     services.stop();

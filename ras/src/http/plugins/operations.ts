@@ -1,9 +1,9 @@
 /** Remote operations: Operation, OperationQuery (long poll), OperationFrames, OperationResult. */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RasServices } from '../../services.js';
 import { defineRoute } from '../route.js';
 
-export const operationsPlugin: FastifyPluginAsync<{ services: RasServices }> = (app, { services }) => {
+export const operationsPlugin: FastifyPluginAsyncTypebox<{ services: RasServices }> = (app, { services }) => {
   const { operations } = services;
   defineRoute(app, services, 'Operation', ({ caller, params, body }) => operations.create(caller.accountId, params.deviceId, body.op));
   defineRoute(app, services, 'OperationQuery', ({ caller, params, query, request }) => {
