@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { MAX_BODY_BYTES } from 'homebridge-igrs-smartlock/protocol';
 import { systemClock, type Clock } from './clock.js';
@@ -202,4 +203,40 @@ export async function provisionAll(services: RasServices, entries: FactoryEntry[
 
 export function readTlsFiles(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
   return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
+}
+
+/** The CLI's entry file, for starting the RAS as a child process (`node --conditions=igrs-source --import tsx <CLI_PATH> serve`). */
+export const CLI_PATH = fileURLToPath(new URL('./cli.ts', import.meta.url));
+
+const offlineLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** Loads factory entries into a database without a running server (what `provision` does). */
+export async function provisionDevices(options: { dbPath: string; entries: FactoryEntry[]; masterKey?: string | Buffer; env?: NodeJS.ProcessEnv }): Promise<ProvisionOutcome[]> {
+  const { storage, masterKey } = await openRasStorage(options.dbPath, options.masterKey, options.env);
+  try {
+    return await provisionAll(createServices(storage, masterKey, { logger: offlineLogger, ...(options.env ? { env: options.env } : {}) }), options.entries);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Adds a verified user to a database without a running server (what `users add` does). */
+export async function addUser(options: {
+  dbPath: string;
+  identifier: string;
+  password: string;
+  displayName?: string;
+  masterKey?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+}): Promise<{ accountId: string }> {
+  const { storage, masterKey } = await openRasStorage(options.dbPath, options.masterKey, options.env);
+  try {
+    return await createServices(storage, masterKey, { logger: offlineLogger, ...(options.env ? { env: options.env } : {}) }).accounts.createUser(
+      options.identifier,
+      options.password,
+      options.displayName,
+    );
+  } finally {
+    await storage.close();
+  }
 }
