@@ -209,4 +209,12 @@ describe('Remote operations: Operation, push, OperationFrames, OperationResult, 
     assert.equal(nosy.messages.filter((m) => m.event === 'bsld.command').length, 0);
     await nosy.close();
   });
+
+  it('a long poll on a pending operation answers pending after its wait', async () => {
+    const operationId = expectStatus(await t.client.call('Operation', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { op: 'status' } }), 200).operationId as number;
+    const started = Date.now();
+    const r = expectStatus(await t.client.call('OperationQuery', { token: owner.accessToken, params: { operationId }, query: { wait: 1 } }), 200);
+    assert.equal(r.state, 'pending');
+    assert.ok(Date.now() - started >= 900, 'it waited');
+  });
 });

@@ -41,6 +41,8 @@ export interface RouteInput<K extends MessageStem> {
   /** The authenticated account (bearer routes); a placeholder on `none` and `admin` routes. */
   caller: Caller;
   request: FastifyRequest;
+  /** Aborts when the client goes away, so long polls stop waiting for nobody. */
+  signal: AbortSignal;
 }
 
 export type RouteHandler<K extends MessageStem> = (input: RouteInput<K>) => Promise<Static<Spec<K>['response']>>;
@@ -75,6 +77,8 @@ export function sendError(services: RasServices, reply: FastifyReply, stem: Mess
     message = err.message;
     body = err.body ?? {};
     if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
+    // Forged frames, reused challenges and wrong setup codes are what an attack looks like.
+    if (status === 423 || status === 428 || status === 430) services.ctx.logger.warn({ stem, status, reason: err.message }, 'refused');
   } else if (err instanceof ValidationError) {
     status = 400;
     message = err.message;
@@ -120,6 +124,10 @@ export function defineRoute<K extends MessageStem>(app: RasInstance, services: R
       const envelope = request.body as { seq: number; body: unknown } | undefined;
       const seq = envelope?.seq ?? salvageSeq(undefined, request.query);
       let out: unknown;
+      const abort = new AbortController();
+      reply.raw.once('close', () => {
+        abort.abort();
+      });
       try {
         let caller = NO_CALLER;
         if (spec.auth === 'bearer') caller = await services.accounts.authenticate(request.headers.authorization);
@@ -130,6 +138,7 @@ export function defineRoute<K extends MessageStem>(app: RasInstance, services: R
           query: request.query as RouteInput<K>['query'],
           caller,
           request,
+          signal: abort.signal,
         });
       } catch (err) {
         return sendError(services, reply, stem, seq, err);
