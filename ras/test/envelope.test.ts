@@ -161,4 +161,26 @@ describe('7.7 envelope, Table 1 mapping, admin, gateways, events, push authentic
       await tlsRas.close();
     }
   });
+
+  it('a push client that sends no PushResume gets every unacknowledged message after a short grace', async () => {
+    const a = await newAccount(t, 'grace');
+    const lock2 = TestLock.random();
+    await t.ras.provision([lock2.factoryEntry]);
+    await register(t, a, lock2);
+    const push = await PushClient.connect(t.ras.url, a.accessToken);
+    const registered = await push.next((m) => m.event === 'bsld.registered', 3000);
+    assert.equal(registered.deviceId, lock2.deviceId);
+    await push.close();
+  });
+
+  it('warns loudly when plain HTTP listens on a non-loopback address', async () => {
+    const warnings: string[] = [];
+    const logger = { info() {}, debug() {}, error() {}, warn: (_o: object, m?: string) => warnings.push(m ?? ''), child: () => logger, level: 'info', fatal() {}, trace() {}, silent() {} };
+    const open = await startRas({ dbPath: ':memory:', host: '0.0.0.0', port: 0, logger });
+    try {
+      assert.ok(warnings.some((w) => /PLAIN HTTP ON A NON-LOOPBACK ADDRESS/.test(w)));
+    } finally {
+      await open.close();
+    }
+  });
 });
