@@ -25,6 +25,9 @@ export interface LockView {
   source: 'lock' | 'advert' | 'ras' | 'cache';
   /** False while the lock or the RAS is known to be unreachable. */
   reachable: boolean;
+  /** From the lock's Info characteristic, once a connection has read it. */
+  model?: string;
+  firmware?: string;
   at: number;
 }
 
@@ -56,7 +59,6 @@ export class LockHub {
   private readonly timers = new Set<NodeJS.Timeout>();
   private pendingEvents = new Map<string, ReportedEvent[]>();
   private stopped = false;
-  private rasReachable = true;
   private pushStarted = false;
   /** Resolves once Bluetooth is open and the sessions exist; operations wait for it briefly. */
   private readonly ready: Promise<void>;
@@ -149,9 +151,6 @@ export class LockHub {
         ...(gatewayId ? { gatewayId } : {}),
         log: this.log,
         minBackoffMs: this.options.retryMs ?? 1_000,
-        onState: (state) => {
-          this.rasReachable = state === 'connected';
-        },
       }).subscribe({ next: (push) => void this.onPush(push).catch((err: unknown) => { this.log.warn(`Push ${push.event} not handled: ${message(err)}`); }) }),
     );
     this.every(REDISCOVERY_MS, () => this.discover());
@@ -222,6 +221,9 @@ export class LockHub {
         session.events$.subscribe((event) => {
           this.activity$.next({ deviceId, event });
           this.recordEvent(deviceId, event);
+        }),
+        session.info$.subscribe((info) => {
+          if (info) this.updateView(deviceId, { model: info.model, firmware: info.firmware });
         }),
       ];
       this.sessions.set(deviceId, { session, subs, ...(tracker ? { tracker } : {}) });
@@ -351,10 +353,6 @@ export class LockHub {
   private setReachable(deviceId: string, reachable: boolean): void {
     const lock = this.locks$.value.get(deviceId);
     if (lock && lock.view$.value.reachable !== reachable) this.updateView(deviceId, { reachable });
-  }
-
-  get isRasReachable(): boolean {
-    return this.rasReachable;
   }
 
   private nameOf(deviceId: string): string {
