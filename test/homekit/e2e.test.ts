@@ -8,13 +8,10 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startRas } from '@igrs-smartlock/ras';
-import { BluezGateway } from '../../src/bgw/bluez.js';
-import { registerBsld } from '../../src/bgw/registration.js';
-import { silentLogger } from '../../src/logger.js';
 import { RasClient } from '../../src/rac/client.js';
-import { CredentialStore, credentialsFile } from '../../src/rac/credentials.js';
+import { credentialsFile } from '../../src/rac/credentials.js';
 import { Controller, HapType, HomebridgeProcess, freePort } from '../support/homebridge.js';
-import { makeLocks, startStack, type Stack } from '../support/stack.js';
+import { makeLocks, ownerClient, registerLocks, startStack, type Stack } from '../support/stack.js';
 
 const UNSECURED = 0;
 const SECURED = 1;
@@ -36,23 +33,9 @@ for (const major of [1, 2] as const) {
     before(async function () {
       this.timeout(90_000);
       stack = await startStack({ locks, masterKey });
-      // The owner registers both locks once, as the set-up page would.
-      const store = await CredentialStore.open(path.join(stack.dir, 'setup-cred.json'), stack.ras.url);
-      const setup = new RasClient({ baseUrl: stack.ras.url, store, login: stack.user, log: silentLogger });
-      process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
-      const bluez = await BluezGateway.open({ log: silentLogger });
-      try {
-        const seen = new Set<string>();
-        const sub = bluez.sightings$.subscribe((s) => seen.add(s.deviceId));
-        await bluez.startScanning();
-        while (!locks.every((l) => seen.has(l.deviceId))) await new Promise((r) => setTimeout(r, 50));
-        sub.unsubscribe();
-        await setup.login();
-        // The third lock is registered later, while Homebridge runs.
-        for (const lock of [front, back]) await registerBsld(bluez.link(lock.deviceId), setup, { name: lock.name, setupCode: lock.setupCode });
-      } finally {
-        await bluez.close();
-      }
+      // The owner registers two locks once, as the set-up page would; the third comes later.
+      const setup = await ownerClient(stack);
+      await registerLocks(stack, setup, [front, back]);
       remote = setup;
       hb = await HomebridgeProcess.start({
         major,
@@ -190,13 +173,7 @@ for (const major of [1, 2] as const) {
     });
 
     it('adds the accessory of a lock registered elsewhere, without a restart', async () => {
-      const bluez = await BluezGateway.open({ log: silentLogger });
-      try {
-        await bluez.startScanning();
-        await registerBsld(bluez.link(side.deviceId), remote, { name: side.name, setupCode: side.setupCode });
-      } finally {
-        await bluez.close();
-      }
+      await registerLocks(stack, remote, [side]);
       await hb.waitForLog(/Adding lock "Door 3"/, 15_000);
       const deadline = Date.now() + 5_000;
       while (!(await home.find(side.deviceId, HapType.LockMechanism, HapType.LockCurrentState)) && Date.now() < deadline) {
@@ -229,17 +206,7 @@ describe('end to end on Homebridge 2.x as a child bridge', function () {
   it('serves the locks on the child bridge, where a controller pairs and unlocks', async () => {
     const [lock] = makeLocks(1);
     stack = await startStack({ locks: [lock!] });
-    process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
-    const store = await CredentialStore.open(path.join(stack.dir, 'setup-cred.json'), stack.ras.url);
-    const setup = new RasClient({ baseUrl: stack.ras.url, store, login: stack.user, log: silentLogger });
-    const bluez = await BluezGateway.open({ log: silentLogger });
-    try {
-      await bluez.startScanning();
-      await setup.login();
-      await registerBsld(bluez.link(lock!.deviceId), setup, { name: lock!.name, setupCode: lock!.setupCode });
-    } finally {
-      await bluez.close();
-    }
+    await registerLocks(stack, await ownerClient(stack), [lock!]);
     const childPort = await freePort();
     hb = await HomebridgeProcess.start({
       major: 2,
