@@ -60,6 +60,9 @@ export class LockHub {
   private pendingEvents = new Map<string, ReportedEvent[]>();
   private stopped = false;
   private pushStarted = false;
+  /** The locks the RAS was last told this gateway can hear. */
+  private reach = new Set<string>();
+  private reachPending = false;
   /** Resolves once Bluetooth is open and the sessions exist; operations wait for it briefly. */
   private readonly ready: Promise<void>;
   private markReady: () => void = () => undefined;
@@ -246,6 +249,14 @@ export class LockHub {
   }
 
   private onSighting(s: Sighting): void {
+    // A lock of the account heard for the first time: tell the RAS, so it can push its commands here.
+    if (this.locks$.value.has(s.deviceId) && !this.reach.has(s.deviceId) && !this.reachPending) {
+      this.reachPending = true;
+      this.later(2_000, async () => {
+        this.reachPending = false;
+        await this.updateReach();
+      });
+    }
     const entry = this.sessions.get(s.deviceId);
     if (!entry?.tracker || !s.advert?.registered) return;
     const state = entry.tracker.observe(s.advert.sealed);
@@ -305,6 +316,7 @@ export class LockHub {
     const heard = new Set(await this.bluez.knownDeviceIds());
     const deviceIds = [...this.locks$.value.keys()].filter((d) => heard.has(d));
     await this.client.call('GatewayReach', { params: { gatewayId }, body: { deviceIds } });
+    this.reach = new Set(deviceIds);
   }
 
   private recordEvent(deviceId: string, event: LockEvent): void {
