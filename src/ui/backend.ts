@@ -13,6 +13,7 @@ import type { Observable } from 'rxjs';
 import { registerBsld, removeBsld, type StageAAuthority, type StageAStep } from '../bgw/registration.js';
 import type { LockLink } from '../bgw/session.js';
 import type { Sighting } from '../bgw/bluez.js';
+import { BgwError } from '../bgw/errors.js';
 import type { Logger } from '../logger.js';
 import { RasClient } from '../rac/client.js';
 import { CredentialStore, credentialsFile } from '../rac/credentials.js';
@@ -39,6 +40,8 @@ export interface UiBackendOptions {
   storagePath: string;
   log: Logger;
   openBluetooth: (options: BluetoothOptions & { log: Logger }) => Promise<UiBluetooth>;
+  /** How long to listen for a lock's advert before calling it out of range. */
+  discoveryTimeoutMs?: number;
   /** Per-request time limit towards the RAS. */
   rasTimeoutMs?: number;
   /** Progress of a registration or removal, for the page. */
@@ -182,12 +185,7 @@ export class UiBackend {
   // Nearby locks.
 
   async startScan(input: { adapter?: unknown; companyId?: unknown }): Promise<{ devices: NearbyLock[] }> {
-    const gateway = await this.gateway(bluetoothOptions(input));
-    if (!this.scanSubscribed) {
-      this.scanSubscribed = true;
-      gateway.sightings$.subscribe({ next: (s) => { this.onSighting(s); }, error: () => undefined });
-    }
-    await gateway.startScanning();
+    await this.scanning(bluetoothOptions(input));
     return { devices: this.nearbyLocks() };
   }
 
@@ -211,8 +209,8 @@ export class UiBackend {
     const setupCode = checkText(input.setupCode, SETUP_CODE, 'The setup code is the 8 digits printed on the lock and its box.');
     const session = await this.signedIn(rawUrl);
     return this.exclusive(deviceId, async () => {
-      const gateway = await this.gateway(bluetoothOptions(input));
-      await registerBsld(gateway.link(deviceId), earlyRefusal(session.client), { name, setupCode }, {
+      const gateway = await this.scanning(bluetoothOptions(input));
+      await registerBsld(this.heardLink(gateway, deviceId), earlyRefusal(session.client), { name, setupCode }, {
         progress: (step) => { this.options.onProgress?.({ job: 'register', deviceId, step }); },
       });
       this.options.log.info(`Registered lock ${deviceId} ("${name}") to the account`);
@@ -228,13 +226,13 @@ export class UiBackend {
       if (input.withoutLock === true) {
         this.options.onProgress?.({ job: 'remove', deviceId, step: 'requesting' });
         await session.client.call('BsldRemoval', { params: { deviceId }, body: { force: true } });
+        this.options.onProgress?.({ job: 'remove', deviceId, step: 'done' });
       } else {
-        const gateway = await this.gateway(bluetoothOptions(input));
-        await removeBsld(gateway.link(deviceId), session.client, {
+        const gateway = await this.scanning(bluetoothOptions(input));
+        await removeBsld(this.heardLink(gateway, deviceId), session.client, {
           progress: (step) => { this.options.onProgress?.({ job: 'remove', deviceId, step }); },
         });
       }
-      this.options.onProgress?.({ job: 'remove', deviceId, step: 'done' });
       this.options.log.info(`Removed lock ${deviceId} from the account${input.withoutLock === true ? ' (without the lock)' : ''}`);
       return { deviceId, removed: true as const };
     });
@@ -302,6 +300,53 @@ export class UiBackend {
   /** The plugin's file, read fresh each time: the running plugin rotates its token in it. */
   private pluginStore(rasUrl: string): Promise<CredentialStore> {
     return CredentialStore.open(credentialsFile(this.options.storagePath, rasUrl), rasUrl);
+  }
+
+  /** Discovery on, adverts feeding `nearby`: BlueZ can only connect to a device it has seen. */
+  private async scanning(options: BluetoothOptions): Promise<UiBluetooth> {
+    const gateway = await this.gateway(options);
+    if (!this.scanSubscribed) {
+      this.scanSubscribed = true;
+      gateway.sightings$.subscribe({ next: (s) => { this.onSighting(s); }, error: () => undefined });
+    }
+    await gateway.startScanning();
+    return gateway;
+  }
+
+  /**
+   * The lock's link, connecting only once the lock has advertised recently: BlueZ cannot connect
+   * to a device it has not seen, and a lock that stays silent is out of range. The wait happens
+   * at the "connecting" step, after the RAS has had its say about the lock.
+   */
+  private heardLink(gateway: UiBluetooth, deviceId: string): LockLink {
+    const link = gateway.link(deviceId);
+    const heard = async () => {
+      const deadline = Date.now() + (this.options.discoveryTimeoutMs ?? 10_000);
+      while (!this.isNearby(deviceId)) {
+        if (Date.now() >= deadline) throw new BgwError('unreachable', `${deviceId} was not heard advertising`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    return {
+      deviceId,
+      get isConnected() {
+        return link.isConnected;
+      },
+      connect: async () => {
+        await heard();
+        await link.connect();
+      },
+      disconnect: () => link.disconnect(),
+      readChallenge: () => link.readChallenge(),
+      writeFrame: (frame) => link.writeFrame(frame),
+      onFrame: (listener) => link.onFrame(listener),
+      onDisconnect: (listener) => link.onDisconnect(listener),
+    };
+  }
+
+  private isNearby(deviceId: string): boolean {
+    const seen = this.nearby.get(deviceId);
+    return seen !== undefined && seen.seenAt >= Date.now() - NEARBY_MS;
   }
 
   private gateway(options: BluetoothOptions): Promise<UiBluetooth> {
