@@ -10,10 +10,13 @@ import path from 'node:path';
 import { CallbackSender, startRas, type RasHandle } from '@igrs-smartlock/ras';
 import { startSimulator, type LockSpec, type Simulator } from '@igrs-smartlock/sim/testing';
 
+/** A simulated lock with its factory data as the RAS is provisioned with it (hex key). */
+export type UiTestLock = LockSpec & { deviceKey: string; setupCode: string };
+
 export interface World {
   ras: RasHandle;
   sim: Simulator;
-  locks: LockSpec[];
+  locks: UiTestLock[];
   /** Homebridge's storage directory for this test. */
   storage: string;
   /** The last verification code the RAS sent to each identifier. */
@@ -21,7 +24,7 @@ export interface World {
   close(): Promise<void>;
 }
 
-export function lockSpec(deviceId: string, overrides: Partial<LockSpec> = {}): LockSpec {
+export function lockSpec(deviceId: string, overrides: Partial<LockSpec> = {}): UiTestLock {
   return {
     deviceId,
     deviceKey: randomBytes(16).toString('hex'),
@@ -29,10 +32,10 @@ export function lockSpec(deviceId: string, overrides: Partial<LockSpec> = {}): L
     name: 'Front door',
     pairingMode: true,
     ...overrides,
-  };
+  } as UiTestLock;
 }
 
-export async function startWorld(options: { locks?: LockSpec[] } = {}): Promise<World> {
+export async function startWorld(options: { locks?: UiTestLock[] } = {}): Promise<World> {
   const locks = options.locks ?? [lockSpec('A4C138F0E1D2')];
   const codes = new Map<string, string>();
   const storage = await mkdtemp(path.join(tmpdir(), 'igrs-ui-hb-'));
