@@ -489,7 +489,7 @@
         ]),
         el('div', { className: 'igrs-badges' }, [
           el('span', { className: 'igrs-badge', title: s.text, 'aria-label': s.text }, [el('span', { className: 'igrs-signal', 'aria-hidden': 'true', text: s.bars }), document.createTextNode(' ' + (device.rssi === undefined ? '?' : device.rssi + ' dBm'))]),
-          mine ? badge('On your account', 'good') : device.registered ? badge('Registered', 'warn') : badge('Not registered'),
+          mine ? badge('On your account', 'good') : device.registered ? badge('Registered to an account', 'warn') : badge('Not registered'),
           device.pairingMode ? badge('Pairing mode', 'good') : badge('Not in pairing mode'),
         ]),
         mine

@@ -90,6 +90,8 @@ export interface JobProgress {
 /** An advert older than this no longer counts as "nearby". */
 const NEARBY_MS = 30_000;
 const SCAN_PUSH_INTERVAL_MS = 400;
+/** A little over the profile's first back-off step (1 s). */
+const RECONNECT_AFTER_MS = 1_200;
 const SETUP_CODE = /^[0-9]{8}$/;
 const VERIFICATION_CODE = /^[0-9]{6}$/;
 const IDENTIFIER = /^(\+[1-9][0-9]{6,14}|[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+)$/;
@@ -109,6 +111,8 @@ export class UiBackend {
   private scanSubscribed = false;
   private scanTimer: NodeJS.Timeout | undefined;
   private job: string | undefined;
+  /** When a registration or removal through each lock last failed. */
+  private readonly failedAt = new Map<string, number>();
 
   constructor(private readonly options: UiBackendOptions) {}
 
@@ -334,6 +338,10 @@ export class UiBackend {
       },
       connect: async () => {
         await heard();
+        // A lock backs off for a second after a connection that ended without a valid frame,
+        // which is what a refused setup code leaves behind; a retry at once would be refused.
+        const wait = (this.failedAt.get(deviceId) ?? 0) + RECONNECT_AFTER_MS - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         await link.connect();
       },
       disconnect: () => link.disconnect(),
@@ -391,6 +399,9 @@ export class UiBackend {
     this.job = deviceId;
     try {
       return await run();
+    } catch (err) {
+      this.failedAt.set(deviceId, Date.now());
+      throw err;
     } finally {
       this.job = undefined;
     }

@@ -74,6 +74,13 @@ const SHIM = String.raw`
 })();
 `;
 
+interface BridgeOptions {
+  ui: UiProcess;
+  publicDir: string;
+  schemaFile: string;
+  config: PluginConfig[];
+}
+
 export class UiBridge {
   readonly toasts: Toast[] = [];
   /** What config.json holds: the blocks as last saved. */
@@ -82,28 +89,26 @@ export class UiBridge {
   current: PluginConfig[];
   schemaFormShown = false;
   private readonly clients = new Set<ServerResponse>();
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-    config: PluginConfig[],
-  ) {
-    this.saved = structuredClone(config);
-    this.current = structuredClone(config);
-  }
+  private readonly server: Server;
+  url = '';
 
-  static async start(options: { ui: UiProcess; publicDir: string; schemaFile: string; config: PluginConfig[] }): Promise<UiBridge> {
-    let bridge: UiBridge | undefined;
-    const server = createServer((req, res) => {
-      void bridge!.handle(req, res, options).catch((err: unknown) => {
+  private constructor(private readonly options: BridgeOptions) {
+    this.saved = structuredClone(options.config);
+    this.current = structuredClone(options.config);
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
         res.writeHead(500).end(String(err));
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    bridge = new UiBridge(server, `http://127.0.0.1:${port}/`, options.config);
     options.ui.on('stream', (e) => {
-      for (const client of bridge!.clients) client.write(`data: ${JSON.stringify(e)}\n\n`);
+      for (const client of this.clients) client.write(`data: ${JSON.stringify(e)}\n\n`);
     });
+  }
+
+  static async start(options: BridgeOptions): Promise<UiBridge> {
+    const bridge = new UiBridge(options);
+    await new Promise<void>((resolve) => bridge.server.listen(0, '127.0.0.1', resolve));
+    bridge.url = `http://127.0.0.1:${(bridge.server.address() as AddressInfo).port}/`;
     return bridge;
   }
 
@@ -113,12 +118,17 @@ export class UiBridge {
     await new Promise<void>((resolve) => this.server.close(() => { resolve(); }));
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, options: { ui: UiProcess; publicDir: string; schemaFile: string }): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const options = this.options;
     const url = new URL(req.url ?? '/', this.url);
     if (req.method === 'GET' && url.pathname === '/') {
       const body = await readFile(path.join(options.publicDir, 'index.html'), 'utf8');
       const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>IGRS Smart Lock settings</title><script>${SHIM}</script></head><body style="display:none">${body}</body></html>`;
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
       return;
     }
     if (req.method === 'GET' && url.pathname === '/__events') {
