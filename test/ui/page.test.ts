@@ -76,12 +76,15 @@ describe('settings page (homebridge-ui/public) in Chromium', function () {
     return ((await page.locator('#problem').textContent()) ?? '').replace(/\s+/g, ' ').trim();
   }
 
-  async function unlabelled(page: Page): Promise<string[]> {
-    return page.evaluate(() =>
-      [...document.querySelectorAll('input')]
-        .filter((i) => i.labels?.length === 0 && !i.getAttribute('aria-label'))
-        .map((i) => i.id || i.name),
-    );
+  /** Runs an expression in the page (as text: the tests are type-checked without the DOM library). */
+  function inPage<T>(page: Page, expression: string): Promise<T> {
+    return page.evaluate<T>(expression);
+  }
+
+  const activeId = (page: Page) => inPage<string | undefined>(page, 'document.activeElement?.id');
+
+  function unlabelled(page: Page): Promise<string[]> {
+    return inPage(page, "[...document.querySelectorAll('input')].filter((i) => i.labels.length === 0 && !i.getAttribute('aria-label')).map((i) => i.id || i.name)");
   }
 
   it('first visit: takes the RAS address, creates an account with the verification code (7.1), shows who is signed in, signs out', async () => {
@@ -97,20 +100,20 @@ describe('settings page (homebridge-ui/public) in Chromium', function () {
     await page.getByRole('tab', { name: 'I already have an account' }).focus();
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.getByRole('tab', { name: 'Create an account' }).getAttribute('aria-selected'), 'true');
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'tab-create');
+    assert.equal(await activeId(page), 'tab-create');
 
     const create = page.getByRole('tabpanel', { name: 'Create an account' });
     await create.getByLabel('E-mail address or phone number').fill('new@example.com');
     await create.getByRole('button', { name: 'Send code' }).click();
     await page.locator('#create-rest').waitFor();
     assert.match((await page.locator('#create-code-help').textContent()) ?? '', /sent a 6-digit code to new@example.com/);
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'create-code', 'focus moves to the code');
+    assert.equal(await activeId(page), 'create-code', 'focus moves to the code');
     const code = w.codes.get('new@example.com')!;
     await create.getByLabel('Verification code').fill(code === '000000' ? '111111' : '000000');
     await create.getByLabel('Choose a password').fill(PASSWORD);
     await create.getByRole('button', { name: 'Create account' }).click();
     assert.match(await problemText(page), /The verification code is wrong or has expired\..*Send code/);
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'problem', 'the message takes the focus');
+    assert.equal(await activeId(page), 'problem', 'the message takes the focus');
     await screenshot(page, '02-wrong-verification-code');
 
     await create.getByLabel('Verification code').fill(code);
@@ -163,7 +166,7 @@ describe('settings page (homebridge-ui/public) in Chromium', function () {
     await screenshot(page, '04-nearby-locks');
 
     await page.getByRole('button', { name: `Register ${lock.deviceId}` }).click();
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'register-name');
+    assert.equal(await activeId(page), 'register-name');
     await page.getByLabel('Name', { exact: true }).fill('Front door');
     await page.getByLabel('Setup code').fill(lock.setupCode === '11111111' ? '22222222' : '11111111');
     await page.getByRole('button', { name: 'Register', exact: true }).click();
@@ -174,7 +177,7 @@ describe('settings page (homebridge-ui/public) in Chromium', function () {
     await page.getByLabel('Setup code').fill(lock.setupCode);
     await page.getByRole('button', { name: 'Register', exact: true }).click();
     await page.locator('#progress-steps li[data-step="done"][data-state="done"]').waitFor();
-    assert.deepEqual(await page.locator('#progress-steps li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.state)), ['done', 'done', 'done', 'done', 'done', 'done']);
+    assert.deepEqual(await inPage(page, "[...document.querySelectorAll('#progress-steps li')].map((li) => li.dataset.state)"), ['done', 'done', 'done', 'done', 'done', 'done']);
     await screenshot(page, '06-registered-progress');
     const row = page.locator(`#lock-list li[data-device-id="${lock.deviceId}"]`);
     await row.waitFor();
@@ -305,7 +308,7 @@ describe('settings page (homebridge-ui/public) in Chromium', function () {
       await tab.page.setContent(html);
       assert.deepEqual(await unlabelled(tab.page), []);
       // Every pattern is usable as the browser's pattern attribute, and the sample values pass.
-      const invalid = await tab.page.evaluate(() => [...document.querySelectorAll('input')].filter((i) => !i.checkValidity()).map((i) => i.name));
+      const invalid = await inPage<string[]>(tab.page, "[...document.querySelectorAll('input')].filter((i) => !i.checkValidity()).map((i) => i.name)");
       assert.deepEqual(invalid, []);
       const fields = await tab.page.locator('input').count();
       assert.equal(fields, 13, `${fields} fields`);
