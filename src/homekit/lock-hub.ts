@@ -215,6 +215,13 @@ export class LockHub {
         }),
       ];
       this.sessions.set(deviceId, { session, subs, ...(tracker ? { tracker } : {}) });
+      // One authenticated look at each lock at start: real state (and door sensor) for HomeKit,
+      // and the anchor that lets its sealed adverts count afterwards.
+      this.later(500 + this.sessions.size * 250, async () => {
+        await session.operate('status').catch((err: unknown) => {
+          this.log.warn(`${this.nameOf(deviceId)}: first status query failed: ${message(err)}`);
+        });
+      });
     }
   }
 

@@ -38,9 +38,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { locks: TestLock[]; latency?: LatencyName; motorMs?: number }): Promise<Stack> {
+export async function startStack(options: { locks: TestLock[]; latency?: LatencyName; motorMs?: number; masterKey?: Buffer }): Promise<Stack> {
   const dir = await mkdtemp(path.join(tmpdir(), 'igrs-stack-'));
-  const ras = await startRas({ dbPath: path.join(dir, 'ras.sqlite'), port: 0, masterKey: randomBytes(32), logger: false });
+  const ras = await startRas({ dbPath: path.join(dir, 'ras.sqlite'), port: 0, masterKey: options.masterKey ?? randomBytes(32), logger: false });
   await ras.provision(options.locks.map((l) => ({ deviceId: l.deviceId, deviceKey: l.deviceKey, setupCode: l.setupCode, model: 'SIM-1' })));
   const identifier = `owner-${randomBytes(3).toString('hex')}@example.com`;
   const password = 'correct horse battery staple';
