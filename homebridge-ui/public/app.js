@@ -91,6 +91,8 @@
   async function call(path, body, options) {
     const quiet = options && options.quiet;
     if (!quiet) clearProblem();
+    // The RAS address may have been edited in the settings form below since the last request.
+    await loadConfig().catch(() => undefined);
     try {
       return await hb.request(path, Object.assign({ rasUrl: config.rasUrl }, body || {}));
     } catch (err) {
@@ -599,8 +601,11 @@
       $('plugin-who').textContent = status.plugin.signedIn
         ? 'Homebridge uses this account for your locks' + (status.plugin.identifier && status.plugin.identifier !== status.identifier ? ' (its own sign-in: ' + status.plugin.identifier + ')' : '') + '.'
         : 'Homebridge is not signed in yet: sign in again to give it a session.';
-    } else if (status && status.plugin.signedIn) {
-      $('plugin-who').textContent = '';
+    }
+    // Homebridge may be signed in by itself (a password in its settings) while this page is not.
+    $('plugin-only').hidden = signed || !(status && status.plugin.signedIn);
+    if (status && status.plugin.signedIn) {
+      $('plugin-only').textContent = 'Homebridge itself is signed in' + (status.plugin.identifier ? ' as ' + status.plugin.identifier : '') + '. Sign in here too to manage its locks.';
     }
     renderLocks();
   }

@@ -365,7 +365,12 @@ export class UiBackend {
       this.nearby.clear();
       const opening = (async () => {
         if (previous) await (await previous.gateway.catch(() => undefined))?.close().catch(() => undefined);
-        return this.options.openBluetooth({ ...options, log: this.options.log });
+        try {
+          return await this.options.openBluetooth({ ...options, log: this.options.log });
+        } catch (err) {
+          // Whatever went wrong (no bus, no BlueZ, no adapter, a time-out), no lock is to blame.
+          throw new BgwError('bus', err instanceof Error ? err.message : String(err), { cause: err });
+        }
       })();
       this.bluetooth = { options: key, gateway: opening };
       // A failed open is not cached: the next request tries again (the adapter may be back).

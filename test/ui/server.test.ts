@@ -262,4 +262,34 @@ describe('settings server (homebridge-ui/server.js)', function () {
     await u.ok('/locks/remove', { rasUrl, deviceId: lock.deviceId, withoutLock: true });
     assert.deepEqual((await u.ok<{ locks: unknown[] }>('/locks', { rasUrl })).locks, []);
   });
+
+  it('answers every route, whatever the body, with data or a clear error, and keeps running', async () => {
+    const { ui: u, rasUrl } = await setUp();
+    const routes = ['/status', '/account/code', '/account/create', '/account/sign-in', '/account/sign-out', '/locks', '/scan/list', '/locks/register', '/locks/remove', '/locks/share', '/locks/unshare'];
+    for (const route of routes) {
+      for (const body of [null, [], 'text', 42, {}, { rasUrl }, { rasUrl: { toString: 1 } }, { rasUrl, deviceId: '../../x', identifier: 7, password: {}, setupCode: [] }]) {
+        const answer = await u.request(route, body);
+        if (answer.success) continue;
+        const error = answer.data as Problem;
+        assert.ok(error.message.length > 10, `${route} ${JSON.stringify(body)}: a message`);
+        assert.ok(error.error.code && error.error.hint, `${route} ${JSON.stringify(body)}: a code and a hint`);
+        assert.notEqual(error.error.code, 'internal', `${route} ${JSON.stringify(body)}: ${error.message}`);
+      }
+    }
+    const unknown = await u.request('/nope', {});
+    assert.equal(unknown.success, false);
+    assert.deepEqual(await u.ok('/status', { rasUrl }), { rasUrl, signedIn: false, plugin: { signedIn: false } }, 'still serving');
+    assert.ok(!/unhandled|uncaught/i.test(u.output.join('')));
+  });
+
+  it('says when Bluetooth is not available on this Homebridge', async () => {
+    const w = await startWorld();
+    world = w;
+    ui = await UiProcess.start({ root, storagePath: w.storage, env: { DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${path.join(w.storage, 'no-bus')}` } });
+    const answer = await problem(ui, '/scan/start', {});
+    assert.equal(answer.error.code, 'bluetooth-unavailable');
+    assert.match(answer.message, /Bluetooth is not available on this Homebridge/);
+    const again = await problem(ui, '/scan/start', { adapter: 'nonsense' });
+    assert.equal(again.error.code, 'invalid-input');
+  });
 });
