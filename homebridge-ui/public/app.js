@@ -36,7 +36,6 @@
   let locks = [];
   let nearby = [];
   let scanning = false;
-  let scanPoll;
   let job = null;
   let schemaShown = false;
   /** Shares made while the page is open: the profile has no call that lists a lock's members. */
@@ -453,18 +452,6 @@
     scanning = on;
     $('scan').textContent = on ? 'Stop scanning' : 'Scan for locks';
     $('scan-state').textContent = on ? 'Scanning\u2026 locks appear as they advertise.' : '';
-    clearInterval(scanPoll);
-    if (on) {
-      // Events carry every change; the poll only drops locks that stopped advertising.
-      scanPoll = setInterval(async () => {
-        try {
-          nearby = (await call('/scan/list', {}, { quiet: true })).devices;
-          renderNearby();
-        } catch {
-          /* the next poll tries again */
-        }
-      }, 5000);
-    }
   }
 
   function signal(rssi) {

@@ -90,6 +90,7 @@ export interface JobProgress {
 /** An advert older than this no longer counts as "nearby". */
 const NEARBY_MS = 30_000;
 const SCAN_PUSH_INTERVAL_MS = 400;
+const SCAN_REFRESH_MS = 5_000;
 /** A little over the profile's first back-off step (1 s). */
 const RECONNECT_AFTER_MS = 1_200;
 const SETUP_CODE = /^[0-9]{8}$/;
@@ -110,6 +111,7 @@ export class UiBackend {
   private readonly nearby = new Map<string, NearbyLock>();
   private scanSubscribed = false;
   private scanTimer: NodeJS.Timeout | undefined;
+  private scanTicker: NodeJS.Timeout | undefined;
   private job: string | undefined;
   /** When a registration or removal through each lock last failed. */
   private readonly failedAt = new Map<string, number>();
@@ -190,6 +192,8 @@ export class UiBackend {
 
   async startScan(input: { adapter?: unknown; companyId?: unknown }): Promise<{ devices: NearbyLock[] }> {
     await this.scanning(bluetoothOptions(input));
+    // Adverts only report what changed; the page also needs to see a silent lock go away.
+    this.scanTicker ??= setInterval(() => this.options.onScan?.(this.nearbyLocks()), SCAN_REFRESH_MS);
     return { devices: this.nearbyLocks() };
   }
 
@@ -199,6 +203,8 @@ export class UiBackend {
   }
 
   async stopScan(): Promise<{ scanning: false }> {
+    clearInterval(this.scanTicker);
+    this.scanTicker = undefined;
     const current = this.bluetooth;
     if (current) await (await current.gateway).stopScanning();
     return { scanning: false };
@@ -270,6 +276,7 @@ export class UiBackend {
 
   async close(): Promise<void> {
     clearTimeout(this.scanTimer);
+    clearInterval(this.scanTicker);
     const current = this.bluetooth;
     this.bluetooth = undefined;
     if (current) await (await current.gateway.catch(() => undefined))?.close().catch(() => undefined);
