@@ -159,6 +159,9 @@ export class UiBackend {
     const identifier = checkIdentifier(input.identifier);
     const password = typeof input.password === 'string' && input.password.length > 0 ? input.password : fail('invalid-input', 'Type your password.', 'The password of your RAS account.');
     const session = await this.session(rawUrl);
+    // A previous sign-in of this page (perhaps another account) is ended, not left to expire.
+    await session.store.reload();
+    if (session.store.get().refreshToken) await session.client.logout();
     const answer = await session.client.login({ identifier, password });
     const pluginStore = await this.pluginStore(session.rasUrl);
     const before = pluginStore.get().accountId;
