@@ -129,7 +129,7 @@ export class BsldLink {
       await this.bus.call(this.path, DEVICE, 'Disconnect', '', [], this.timeouts.connectMs).catch(() => undefined);
       // BlueZ replies to Disconnect before Connected=false: a Connect in between would find the
       // old link still up and reuse its challenge. Wait for the link to be really down.
-      if (this.connected && (await this.bus.getProperty(this.path, DEVICE, 'Connected').catch(() => false)) === true) {
+      if ((await this.bus.getProperty(this.path, DEVICE, 'Connected').catch(() => false)) === true) {
         await withTimeout(down, this.timeouts.servicesMs, 'the link going down').catch(() => undefined);
       }
     } finally {

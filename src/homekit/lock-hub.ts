@@ -6,7 +6,7 @@
 import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
 import { AdvertTracker } from '../bgw/advert-tracker.js';
 import { BluezGateway, type Sighting } from '../bgw/bluez.js';
-import { BgwError } from '../bgw/errors.js';
+import { BgwError, withTimeout } from '../bgw/errors.js';
 import { LockSession, type LockEvent, type LockOp, type LockSnapshot } from '../bgw/session.js';
 import type { Logger } from '../logger.js';
 import { LockState, Result, describeResult, type BsldInfo, type DoorState, type Push, type ReportedEvent } from '../protocol/index.js';
@@ -42,6 +42,7 @@ export interface HubOptions {
 }
 
 const REDISCOVERY_MS = 10 * 60_000;
+const STARTUP_GRACE_MS = 8_000;
 
 export class LockHub {
   readonly locks$ = new BehaviorSubject<ReadonlyMap<string, HubLock>>(new Map());
@@ -57,10 +58,17 @@ export class LockHub {
   private stopped = false;
   private rasReachable = true;
   private pushStarted = false;
+  /** Resolves once Bluetooth is open and the sessions exist; operations wait for it briefly. */
+  private readonly ready: Promise<void>;
+  private markReady: () => void = () => undefined;
   /** True once the RAS answered a discovery: only then may accessories be removed. */
   discovered = false;
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(private readonly options: HubOptions) {
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
+  }
 
   get log(): Logger {
     return this.options.log;
@@ -78,6 +86,8 @@ export class LockHub {
 
   /** Runs a HomeKit operation on one lock; typed BgwError/RasError on failure. */
   async operate(deviceId: string, op: LockOp): Promise<LockSnapshot> {
+    // Right after a start HomeKit may ask before Bluetooth is open; give it a few seconds.
+    if (!this.sessions.has(deviceId)) await withTimeout(this.ready, STARTUP_GRACE_MS, 'waiting for Bluetooth').catch(() => undefined);
     const entry = this.sessions.get(deviceId);
     if (!entry) throw new BgwError('unreachable', this.bluez ? 'the lock is not known to this gateway' : 'Bluetooth is not available');
     try {

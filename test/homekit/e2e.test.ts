@@ -65,6 +65,7 @@ for (const major of [1, 2] as const) {
       }
     });
 
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition -- a failed before() leaves these unset */
     afterEach(function () {
       if (this.currentTest?.state === 'failed') console.log(`--- Homebridge log (last lines) ---\n${hb?.tail(60) ?? ''}`);
     });
@@ -75,6 +76,7 @@ for (const major of [1, 2] as const) {
       await stack?.stop();
       assert.deepEqual(hb?.crashes() ?? [], [], 'no unhandled rejection or exception in Homebridge');
     });
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
     const current = (lock: { deviceId: string }) => ids[`${lock.deviceId}.current`]!;
     const target = (lock: { deviceId: string }) => ids[`${lock.deviceId}.target`]!;
