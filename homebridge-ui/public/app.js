@@ -553,6 +553,8 @@
   function finishProgress() {
     markStep('done');
     job = null;
+    // The button that started it may be gone (a hidden form, a removed lock): keep the focus near.
+    $('progress-title').focus();
   }
 
   function failProgress() {

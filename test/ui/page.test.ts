@@ -178,6 +178,7 @@ describe('settings page (homebridge-ui/public) in Chromium', function () {
     await page.getByRole('button', { name: 'Register', exact: true }).click();
     await page.locator('#progress-steps li[data-step="done"][data-state="done"]').waitFor();
     assert.deepEqual(await inPage(page, "[...document.querySelectorAll('#progress-steps li')].map((li) => li.dataset.state)"), ['done', 'done', 'done', 'done', 'done', 'done']);
+    assert.equal(await activeId(page), 'progress-title', 'the focus stays with the outcome, not on a hidden form');
     await screenshot(page, '06-registered-progress');
     const row = page.locator(`#lock-list li[data-device-id="${lock.deviceId}"]`);
     await row.waitFor();
