@@ -317,7 +317,7 @@
     const panel = el('form', { className: 'igrs-inline', novalidate: true, 'aria-label': 'Rename ' + name }, [
       el('label', { for: id, text: 'New name' }),
       el('input', { id, type: 'text', className: 'form-control', maxlength: '64', value: name, required: true }),
-      el('p', { className: 'igrs-help', text: 'Saved in the plugin settings; Homebridge uses it for this lock after a restart. The Home app keeps its own name: rename it there too.' }),
+      el('p', { className: 'igrs-help', text: 'Saved in the plugin settings (the server has no rename). Homebridge names the lock with it when it adds the lock to HomeKit; a lock already in the Home app keeps the name it has there, so rename it in the Home app too.' }),
       el('div', { className: 'igrs-row' }, [
         el('button', { type: 'submit', className: 'btn btn-primary', text: 'Save name' }),
         el('button', { type: 'button', className: 'btn btn-secondary', text: 'Cancel', onclick: () => closePanel(panel) }),
