@@ -188,6 +188,8 @@
 
   async function createAccount(event) {
     event.preventDefault();
+    // Enter in the first field means "send me the code": the rest of the form is not shown yet.
+    if ($('create-rest').hidden) return sendCode();
     const identifier = value('create-identifier');
     const verificationCode = value('create-code');
     const password = $('create-password').value;
@@ -384,7 +386,7 @@
     const list = shares.get(lock.deviceId) || [];
     if (list.length === 0) return undefined;
     return el('ul', { className: 'igrs-help', 'aria-label': 'Shared with' }, list.map((s) => {
-      const window = (s.validFrom ? 'from ' + new Date(s.validFrom * 1000).toLocaleString() + ' ' : '') + (s.validUntil ? 'until ' + new Date(s.validUntil * 1000).toLocaleString() : s.validFrom ? '' : 'without time limit');
+      const span = (s.validFrom ? 'from ' + new Date(s.validFrom * 1000).toLocaleString() + ' ' : '') + (s.validUntil ? 'until ' + new Date(s.validUntil * 1000).toLocaleString() : s.validFrom ? '' : 'without time limit');
       const stop = el('button', { type: 'button', className: 'btn btn-link', text: 'Stop sharing', 'aria-label': 'Stop sharing with ' + s.identifier });
       stop.addEventListener('click', () => busy(stop, async () => {
         await call('/locks/unshare', { deviceId: lock.deviceId, accountId: s.accountId });
@@ -392,7 +394,7 @@
         hb.toast.info('Stopped sharing with ' + s.identifier + '.', 'IGRS Smart Lock');
         renderLocks();
       }));
-      return el('li', {}, [document.createTextNode('Shared with ' + s.identifier + ' ' + window + ' '), stop]);
+      return el('li', {}, [document.createTextNode('Shared with ' + s.identifier + ' ' + span + ' '), stop]);
     }));
   }
 
