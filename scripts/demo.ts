@@ -125,8 +125,11 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    hb.kill('SIGTERM');
-    await new Promise((r) => hb.once('exit', r));
+    if (hb.exitCode === null && hb.signalCode === null) {
+      const exited = new Promise((r) => hb.once('exit', r));
+      hb.kill('SIGTERM');
+      await exited;
+    }
     control.close();
     await sim.stop();
     await ras.close();

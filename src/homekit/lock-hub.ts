@@ -267,7 +267,10 @@ export class LockHub {
           return;
         }
         this.log.info(`Remote ${op} of ${this.nameOf(push.deviceId)} requested through the RAS (operation ${operationId})`);
-        const report = await entry.session.runCommand({ operationId, op, expiresAt });
+        // expiresAt is on the RAS's clock. When this gateway's clock lags it (the push was stamped
+        // "later" than it arrived), the local deadline moves earlier by that much; never later.
+        const lag = Math.max(0, push.timestamp - Math.floor(Date.now() / 1000));
+        const report = await entry.session.runCommand({ operationId, op, expiresAt: expiresAt - lag });
         this.log.info(`Remote ${op} of ${this.nameOf(push.deviceId)}: ${report.state}${report.result !== undefined ? `, ${describeResult(report.result)}` : ''}`);
         return;
       }
