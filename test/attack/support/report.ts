@@ -21,7 +21,10 @@ export interface Figure {
   note?: string;
 }
 
-const figures: Figure[] = [];
+// On globalThis: mocha may load this module once through its root-hook require and again through
+// a test file's import (tsx gives CJS and ESM their own instances), and both must share one list.
+const store = globalThis as typeof globalThis & { igrsAttackFigures?: Figure[] };
+const figures: Figure[] = (store.igrsAttackFigures ??= []);
 
 export function record(figure: Figure): Figure {
   figures.push(figure);
