@@ -98,7 +98,7 @@ describe('BGW LockSession (against a fake lock)', () => {
     await assert.rejects(session.operate('unlock'), (e) => e instanceof BgwError);
     assert.equal(lock.lockState, 0, 'the lock did move');
     assert.equal(session.state$.value?.lockState, 3, 'not the stale "secured"');
-    assert.equal(session.state$.value?.verified, false);
+    assert.equal(session.state$.value.verified, false);
     await session.close();
   });
 
