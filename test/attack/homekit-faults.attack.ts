@@ -6,7 +6,7 @@
  * exceptions (a --require preload), and the other lock keeps answering.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BluezGateway } from '../../src/bgw/bluez.js';
@@ -181,7 +181,7 @@ describe('faults: Homebridge with the plugin, a fault proxy before the RAS, simu
       await home.set(target(front), want).catch(() => undefined);
       await otherAnswers();
       const outcome = await home
-        .waitFor(current(front), want, 15_000)
+        .waitFor(current(front), want, 8_000)
         .then(() => 'done despite the fault')
         .catch(() => 'not done');
       const truthful = await homeKitTellsTruth();
@@ -229,6 +229,50 @@ describe('faults: Homebridge with the plugin, a fault proxy before the RAS, simu
     }
     fig.recoveredMs = worst;
     fig.note = `${n} operations; accepted = lost or run twice; recovered-in-ms: worst time to done`;
+  });
+
+  it('K_d never reaches Homebridge; its tokens stay in its 0600 credential file', () => {
+    const fig = tally('secrets in Homebridge output: K_d anywhere, tokens outside the credential file');
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory() && e.name !== 'plugins') walk(p);
+        else if (e.isFile()) files.push(p);
+      }
+    };
+    walk(hb.storage);
+    const credFile = files.find((f) => /credentials-.*\.json$/.test(f));
+    assert.ok(credFile, 'the plugin keeps its refresh token in its credential file');
+    const cred = JSON.parse(readFileSync(credFile, 'utf8')) as Record<string, unknown>;
+    // The refresh token is the only secret the plugin keeps (rasUrl, identifier, ids are not).
+    const tokens = typeof cred.refreshToken === 'string' ? [cred.refreshToken] : [];
+    assert.equal(tokens.length, 1, 'a stored refresh token to look for');
+    const found: string[] = [];
+    const search = (where: string, bytes: Buffer, withTokens: boolean): void => {
+      for (const lock of locks) {
+        for (const form of [lock.deviceKey, lock.deviceKey.toUpperCase(), Buffer.from(lock.deviceKey, 'hex').toString('base64')]) {
+          fig.attempts++;
+          if (bytes.includes(Buffer.from(form)) || bytes.includes(Buffer.from(lock.deviceKey, 'hex'))) {
+            fig.accepted++;
+            found.push(`K_d of ${lock.name} in ${where}`);
+          }
+        }
+      }
+      if (!withTokens) return;
+      for (const [what, t] of [...tokens.map((x) => ['refresh token', x] as const), ['password', stack.user.password] as const]) {
+        fig.attempts++;
+        if (bytes.includes(Buffer.from(t))) {
+          fig.accepted++;
+          found.push(`${what} in ${where}`);
+        }
+      }
+    };
+    search('Homebridge log', Buffer.from(hb.logs.join('\n')), true);
+    // The password is in config.json by the user's choice; tokens belong only in the credential file.
+    for (const f of files) search(path.relative(hb.storage, f), readFileSync(f), f !== credFile && !f.endsWith('config.json'));
+    fig.note = `${hb.logs.length} log lines, ${files.length} storage files`;
+    assert.deepEqual(found, []);
   });
 
   it('no unhandled rejection or uncaught exception in Homebridge; the other lock kept answering', () => {
