@@ -186,6 +186,7 @@ export class LockSession {
 
   private async runLocal(op: LockOp): Promise<LockSnapshot> {
     this.clearIdle();
+    let table7Sent = false;
     try {
       const reused = this.isWarm;
       try {
@@ -207,6 +208,7 @@ export class LockSession {
     try {
       const warm = await this.ensureWarm();
       const operationId = randomInt(0, 0xffffffff);
+      table7Sent = true;
       const answer = await this.exchange(
         warm,
         { kind: 'operation', op: OP_TYPES[op], operationId, ts: this.unixNow() },
@@ -221,9 +223,21 @@ export class LockSession {
       }
       return snapshot;
     } catch (err) {
-      if (!(err instanceof BgwError && err.code === 'refused')) await this.drop();
+      if (!(err instanceof BgwError && err.code === 'refused')) {
+        if (table7Sent) this.outcomeUnknown();
+        await this.drop();
+      }
       throw err;
     }
+  }
+
+  /**
+   * Table 7 may have reached the lock but its Table 8 did not come back: the bolt may have moved.
+   * Showing the last verified state would tell HomeKit "secured" of a lock that may be open.
+   */
+  private outcomeUnknown(): void {
+    const prev = this.state$.value;
+    this.snapshot(LockState.Unknown, prev?.battery ?? 0, prev?.doorState ?? 0xff, false);
   }
 
   /** A live stage-b connection: the warm one, or connect → C → RAS session → Table 5/6. */
@@ -303,6 +317,7 @@ export class LockSession {
             timeoutMs,
             'the lock',
           );
+    let table7Sent = false;
     try {
       await this.link.connect();
       const challenge = await this.link.readChallenge();
@@ -313,6 +328,7 @@ export class LockSession {
       await nextFrame(1, this.options.answerTimeoutMs);
       // Checked again right before the frame that moves the bolt: never late.
       if (expired()) return await this.reportExpired(command);
+      table7Sent = true;
       await this.link.writeFrame(table7);
       let report: RemoteOutcomeReport = { state: 'pending' };
       for (let want = 2; report.state === 'pending' && want <= 6; want++) {
@@ -322,10 +338,15 @@ export class LockSession {
       if (report.lockState !== undefined && report.lockState >= 0 && report.lockState <= 3) {
         const prev = this.state$.value;
         this.snapshot(report.lockState as LockState, prev?.battery ?? 0, prev?.doorState ?? 0xff, true);
+      } else if (report.state === 'pending') {
+        this.outcomeUnknown();
       }
       const snapshot = this.state$.value;
       if (snapshot) this.events$.next({ kind: 'operation', op: command.op, result: report.result ?? -1, snapshot, remote: true });
       return report;
+    } catch (err) {
+      if (table7Sent) this.outcomeUnknown();
+      throw err;
     } finally {
       this.rawSink = undefined;
       await this.link.disconnect().catch(() => undefined);

@@ -110,6 +110,19 @@ describe('BGW LockSession (against a fake lock)', () => {
     await session.close();
   });
 
+  it('shows the state as unknown when Table 7 went out and its answer never came (the bolt may have moved)', async () => {
+    const lock = new FakeLock();
+    const session = new LockSession(lock, lock.authority(), { log, motorTimeoutMs: 100 });
+    await session.operate('lock');
+    // The lock runs the motor, but its Table 8 is lost with the link.
+    lock.notify = () => undefined;
+    await assert.rejects(session.operate('unlock'), (e) => e instanceof BgwError);
+    assert.equal(lock.lockState, 0, 'the lock did move');
+    assert.equal(session.state$.value?.lockState, 3, 'not the stale "secured"');
+    assert.equal(session.state$.value.verified, false);
+    await session.close();
+  });
+
   it('never runs a pushed command whose expiresAt has passed, and reports it expired', async () => {
     const lock = new FakeLock();
     const reports: unknown[] = [];
