@@ -186,7 +186,6 @@ export class LockSession {
 
   private async runLocal(op: LockOp): Promise<LockSnapshot> {
     this.clearIdle();
-    let table7Sent = false;
     try {
       const reused = this.isWarm;
       try {
@@ -205,6 +204,7 @@ export class LockSession {
   }
 
   private async attemptLocal(op: LockOp): Promise<LockSnapshot> {
+    let table7Sent = false;
     try {
       const warm = await this.ensureWarm();
       const operationId = randomInt(0, 0xffffffff);
