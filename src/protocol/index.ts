@@ -9,3 +9,4 @@ export * from './keys.js';
 export * from './channel.js';
 export * from './advert.js';
 export * from './gatt.js';
+export * from './clause7/index.js';

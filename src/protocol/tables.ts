@@ -90,7 +90,7 @@ export interface AuthenticateResponse {
 }
 
 /** Table 7, gateway → lock. */
-export interface OperationRequest {
+export interface LockOperationRequest {
   kind: 'operation';
   op: OperationType;
   operationId: number;
@@ -98,7 +98,7 @@ export interface OperationRequest {
 }
 
 /** Table 8, lock → gateway. */
-export interface OperationResponse {
+export interface LockOperationResponse {
   kind: 'operationResponse';
   result: number;
   operationId: number;
@@ -119,8 +119,8 @@ export interface StatusReport {
   ts: number;
 }
 
-export type GatewayMessage = WriteAccountIdRequest | AuthenticateRequest | OperationRequest;
-export type LockMessage = WriteAccountIdResponse | AuthenticateResponse | OperationResponse | StatusReport;
+export type GatewayMessage = WriteAccountIdRequest | AuthenticateRequest | LockOperationRequest;
+export type LockMessage = WriteAccountIdResponse | AuthenticateResponse | LockOperationResponse | StatusReport;
 export type Message = GatewayMessage | LockMessage;
 
 function fail(what: string): never {
@@ -279,19 +279,19 @@ export function table4Confirms(answer: WriteAccountIdResponse, request: WriteAcc
   return request.type === BindType.Unbind && answer.result === Result.NotBound;
 }
 
-export const unlockRequest = (operationId: number, ts: number): OperationRequest => ({
+export const unlockRequest = (operationId: number, ts: number): LockOperationRequest => ({
   kind: 'operation',
   op: OperationType.Unlock,
   operationId,
   ts,
 });
-export const lockRequest = (operationId: number, ts: number): OperationRequest => ({
+export const lockRequest = (operationId: number, ts: number): LockOperationRequest => ({
   kind: 'operation',
   op: OperationType.Lock,
   operationId,
   ts,
 });
-export const queryRequest = (operationId: number, ts: number): OperationRequest => ({
+export const queryRequest = (operationId: number, ts: number): LockOperationRequest => ({
   kind: 'operation',
   op: OperationType.Query,
   operationId,
