@@ -28,7 +28,7 @@ import {
   type ChannelPair,
   type GatewayMessage,
   type LockMessage,
-  type OperationRequest,
+  type LockOperationRequest,
   type StatusReport,
 } from 'homebridge-igrs-smartlock/protocol';
 import { systemClock, type Clock, type Timer } from './clock.js';
@@ -558,7 +558,7 @@ export class SimLock extends EventEmitter<LockEvents> {
   }
 
   /** @internal Table 7. The answer (Table 8) goes out when the motor stops. */
-  handleOperation(conn: LockConnection, op: OperationRequest): void {
+  handleOperation(conn: LockConnection, op: LockOperationRequest): void {
     const { operationId } = op;
     if (op.op === OperationType.Query) {
       conn.send(this.table8(Result.Ok, operationId));
