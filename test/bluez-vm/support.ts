@@ -1,0 +1,204 @@
+/**
+ * What the BlueZ tier's suites share inside the VM: the lock on hci1 behind the real bluetoothd,
+ * the gateway on hci0, a stand-in for the RAS's key work, and small waiting helpers.
+ */
+import { randomBytes } from 'node:crypto';
+import { firstValueFrom, filter, timeout, type Observable } from 'rxjs';
+import dbus from 'dbus-next';
+import {
+  BindType,
+  deriveSessionKey,
+  deriveStageAKeys,
+  openConnection,
+  type ChannelPair,
+} from 'homebridge-igrs-smartlock/protocol';
+import { BluetoothdLock, SimLock, type Clock, type LockConfig } from '@igrs-smartlock/sim';
+import { BluezGateway } from '../../src/bgw/bluez.js';
+import type { BgwAuthority, SessionGrant } from '../../src/bgw/session.js';
+import type { StageAAuthority } from '../../src/bgw/registration.js';
+import type { Logger } from '../../src/logger.js';
+
+export const GATEWAY_ADAPTER = 'hci0';
+export const LOCK_ADAPTER = 'hci1';
+export const SETUP_CODE = '20261124';
+
+/** Collects the plugin's log lines; a failing test prints them (the run's logs keep the rest). */
+export function testLogger(prefix: string): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const at = (level: string) => (msg: string) => {
+    lines.push(`${new Date().toISOString()} ${prefix} ${level} ${msg}`);
+    if (process.env.BLUEZ_VM_VERBOSE) console.log(lines.at(-1));
+  };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), success: at('info') } as unknown as Logger & { lines: string[] };
+}
+
+/** The address of an adapter as a deviceId, read from bluetoothd. */
+export async function adapterDeviceId(adapter: string): Promise<string> {
+  return BluetoothdLock.adapterDeviceId(adapter);
+}
+
+export function addressOf(deviceId: string): string {
+  return deviceId.match(/../g)!.join(':');
+}
+
+export interface LockRig {
+  lock: SimLock;
+  front: BluetoothdLock;
+  deviceKey: Buffer;
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The lock's time, slowed by BLUEZ_VM_LOCK_TIME_SCALE (default 4). Under TCG an LE connect and
+ * GATT discovery take seconds, so the profile's 5 s first-frame rule would end connections the
+ * gateway is still setting up; scaled, every rule keeps its proportions.
+ */
+export function scaledClock(scale = Number(process.env.BLUEZ_VM_LOCK_TIME_SCALE ?? 4)): Clock {
+  const start = performance.now();
+  return {
+    now: () => start + (performance.now() - start) / scale,
+    wallNow: () => Date.now(),
+    setTimer(fn, ms) {
+      const t = setTimeout(fn, Math.max(0, ms) * scale);
+      t.unref();
+      return { cancel: () => { clearTimeout(t); } };
+    },
+  };
+}
+
+/** A simulated lock advertising on hci1 through the real bluetoothd. */
+export async function startLockOnHci1(config: Partial<LockConfig> = {}): Promise<LockRig> {
+  const deviceId = await adapterDeviceId(LOCK_ADAPTER);
+  const deviceKey = randomBytes(16);
+  const lock = new SimLock({
+    deviceId,
+    deviceKey,
+    setupCode: SETUP_CODE,
+    name: 'Front door',
+    pairingMode: true,
+    motorMs: 30,
+    ...config,
+  }, { clock: scaledClock() });
+  const lines: string[] = [];
+  const log = (line: string): void => {
+    lines.push(`${new Date().toISOString()} ${line}`);
+    if (process.env.BLUEZ_VM_VERBOSE) console.log(line);
+  };
+  lock.on('log', log);
+  const front = await BluetoothdLock.start({ lock, adapter: LOCK_ADAPTER, log });
+  return {
+    lock,
+    front,
+    deviceKey,
+    lines,
+    stop: async () => {
+      await front.stop();
+      lock.stop();
+    },
+  };
+}
+
+/**
+ * Under TCG the guest runs some 50 times slower than the host: a connect that takes 100 ms on a
+ * Raspberry Pi can take seconds here. The gateway gets time limits to match; the protocol's own
+ * rules on the lock side stay as they are.
+ */
+export const VM_LINK_TIMEOUTS = { connectMs: 60_000, servicesMs: 30_000, gattMs: 15_000 };
+export const VM_SESSION_TIMEOUTS = { answerTimeoutMs: 15_000, motorTimeoutMs: 20_000 };
+
+export async function openGateway(log: Logger): Promise<BluezGateway> {
+  const address = addressOf(await adapterDeviceId(GATEWAY_ADAPTER));
+  return BluezGateway.open({ adapterAddress: address, log, timeouts: VM_LINK_TIMEOUTS });
+}
+
+/**
+ * The RAS's key work without the RAS: frames and session keys derived from K_d with the
+ * protocol module, as the RAS does (used until the suite runs against the real RAS).
+ */
+export class StandInRas implements BgwAuthority, StageAAuthority {
+  readonly accountId = randomBytes(9).toString('hex');
+  sessions = 0;
+  private readonly pending = new Map<string, { channels: ChannelPair }>();
+
+  constructor(private readonly deviceKey: Buffer) {}
+
+  openSession(_deviceId: string, challenge: Buffer): Promise<SessionGrant> {
+    this.sessions++;
+    return Promise.resolve({ sessionKey: deriveSessionKey(this.deviceKey, this.accountId, challenge), ownerAccountId: this.accountId, role: 'owner' });
+  }
+
+  operationFrames(): Promise<Buffer[]> {
+    return Promise.reject(new Error('pushed commands are not part of this suite'));
+  }
+
+  operationResult(): Promise<{ state: string }> {
+    return Promise.reject(new Error('pushed commands are not part of this suite'));
+  }
+
+  bsldAuthentication(): Promise<{ legitimate: boolean; registered: boolean; registeredToYou: boolean }> {
+    return Promise.resolve({ legitimate: true, registered: false, registeredToYou: false });
+  }
+
+  bsldRegistration(request: { challenge: Buffer }): Promise<Buffer> {
+    return Promise.resolve(this.table3(request.challenge, BindType.Bind));
+  }
+
+  bsldRemovalFrame(_deviceId: string, challenge: Buffer): Promise<Buffer> {
+    return Promise.resolve(this.table3(challenge, BindType.Unbind));
+  }
+
+  bsldConfirm(_deviceId: string, challenge: Buffer, response: Buffer): Promise<{ result: number }> {
+    const p = this.pending.get(challenge.toString('hex'));
+    if (!p) return Promise.reject(new Error('no Table 3 was built for this challenge'));
+    const answer = p.channels.fromLock.openMessage(response);
+    if (answer.kind !== 'writeAccountIdResponse') return Promise.reject(new Error(`expected Table 4, got ${answer.kind}`));
+    return Promise.resolve({ result: answer.result });
+  }
+
+  private table3(challenge: Buffer, type: number): Buffer {
+    const channels = openConnection(deriveStageAKeys(this.deviceKey, challenge), challenge);
+    this.pending.set(challenge.toString('hex'), { channels });
+    return channels.toLock.sealMessage({ kind: 'writeAccountId', type: type as 0 | 1, accountId: this.accountId, ts: Math.floor(Date.now() / 1000) });
+  }
+}
+
+export function waitFor<T>(source: Observable<T>, accept: (v: T) => boolean, ms: number, what: string): Promise<T> {
+  return firstValueFrom(
+    source.pipe(
+      filter(accept),
+      timeout({ first: ms, with: () => { throw new Error(`timed out after ${ms} ms waiting for ${what}`); } }),
+    ),
+  );
+}
+
+export async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** MatchRules of one connection, from the bus's own statistics (root may ask on the system bus). */
+export async function matchRulesOf(uniqueName: string): Promise<number> {
+  const bus = dbus.systemBus();
+  try {
+    const reply = await bus.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus.Debug.Stats',
+        member: 'GetConnectionStats',
+        signature: 's',
+        body: [uniqueName],
+      }),
+    );
+    const stats = reply?.body[0] as Record<string, dbus.Variant> | undefined;
+    const rules: unknown = stats?.MatchRules?.value;
+    if (typeof rules !== 'number') throw new Error(`no MatchRules in the bus's stats for ${uniqueName}`);
+    return rules;
+  } finally {
+    bus.disconnect();
+  }
+}
