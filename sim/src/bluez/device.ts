@@ -146,12 +146,17 @@ export class Device extends Interface {
       this.conn = conn;
       this.linkUp = true;
       this.writes = 0;
+      // bluetoothd 5.66 (seen in the VM tier, docs/bluez.md): the property reads true, but a
+      // Connect it initiated over LE signals no Connected=true; the reply comes first, and
+      // ServicesResolved=true only after it. Clients must not read GATT on the reply alone.
       this.Connected = true;
-      changed(this, { Connected: true });
       this.exportGatt(conn);
-      this.ServicesResolved = true;
-      changed(this, { ServicesResolved: true });
-      // bluetoothd answers an LE Connect once the services are resolved.
+      const generation = this.generation;
+      setImmediate(() => {
+        if (!this.Connected || this.generation !== generation || this.ServicesResolved) return;
+        this.ServicesResolved = true;
+        changed(this, { ServicesResolved: true });
+      });
     } finally {
       this.connecting = false;
     }
@@ -162,8 +167,12 @@ export class Device extends Interface {
     if (this.connecting && !this.Connected) this.abortConnect = true;
     if (!this.Connected || this.disconnecting) return;
     this.disconnecting = true;
-    // bluetoothd replies before it signals Connected=false; clients that stop listening on
-    // the reply never see the disconnect. Keep that ordering.
+    // bluetoothd signals ServicesResolved=false before its reply, and Connected=false only
+    // after it; clients that stop listening on the reply never see the disconnect.
+    if (this.ServicesResolved) {
+      this.ServicesResolved = false;
+      changed(this, { ServicesResolved: false });
+    }
     this.linkDown = new Promise((resolve) => {
       setTimeout(() => {
         this.conn?.end('central');
@@ -205,8 +214,10 @@ export class Device extends Interface {
     this.response = undefined;
     for (const p of this.gattPaths.reverse()) this.host.tree.remove(p);
     this.gattPaths = [];
-    this.ServicesResolved = false;
-    changed(this, { ServicesResolved: false });
+    if (this.ServicesResolved) {
+      this.ServicesResolved = false;
+      changed(this, { ServicesResolved: false });
+    }
     this.Connected = false;
     this.disconnecting = false;
     changed(this, { Connected: false });
