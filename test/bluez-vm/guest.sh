@@ -45,6 +45,6 @@ say "bluetoothd $(/usr/libexec/bluetooth/bluetoothd --version) up after $(cut -d
 # modules over 9p took minutes, one plain file takes seconds.
 args=(--no-config --reporter "$ROOT/test/support/counting-reporter.cjs" --timeout 30000 --exit)
 [ -z "${BLUEZ_VM_GREP:-}" ] || args+=(--grep "$BLUEZ_VM_GREP")
-export MOCHA_COUNTS_FILE="$WORK/counts" MOCHA_SUITE_NAME=bluez-vm BLUEZ_SOAK_CYCLES IGRS_ROOT="$ROOT"
+export MOCHA_COUNTS_FILE="$WORK/counts" MOCHA_SUITE_NAME=bluez-vm BLUEZ_SOAK_CYCLES BLUEZ_VM_VERBOSE IGRS_ROOT="$ROOT"
 say "mocha starts at $(cut -d' ' -f1 /proc/uptime) s"
 "$NODE" "$ROOT/node_modules/mocha/bin/mocha.js" "${args[@]}" "$WORK"/suite/*.bluez.mjs 2>&1 | tee "$WORK/mocha.log"
