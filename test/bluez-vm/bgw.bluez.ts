@@ -9,7 +9,7 @@ import { BgwError } from '../../src/bgw/errors.js';
 import type { BluezGateway } from '../../src/bgw/bluez.js';
 import { LockSession } from '../../src/bgw/session.js';
 import { registerBsld, removeBsld } from '../../src/bgw/registration.js';
-import { SETUP_CODE, StandInRas, VM_SESSION_TIMEOUTS, openGateway, startLockOnHci1, testLogger, until, waitFor, type LockRig } from './support.js';
+import { SETUP_CODE, VM_SESSION_TIMEOUTS, countingAuthority, openGateway, startRealRas, startLockOnHci1, testLogger, until, waitFor, type LockRig, type RealRas } from './support.js';
 
 /** The GATT paths the link resolved on its current connection (private; read for the test). */
 function gattPaths(gw: BluezGateway, deviceId: string): { challenge: string; command: string; response: string } | undefined {
@@ -21,14 +21,16 @@ describe('BGW against the real bluetoothd (hci0 ↔ hci1)', function () {
   const log = testLogger('bgw');
   let rig: LockRig;
   let gw: BluezGateway;
-  let ras: StandInRas;
+  let ras: ReturnType<typeof countingAuthority>;
+  let real: RealRas;
   let session: LockSession;
   let deviceId: string;
 
   before(async () => {
     rig = await startLockOnHci1();
     deviceId = rig.lock.deviceId;
-    ras = new StandInRas(rig.deviceKey);
+    real = await startRealRas(rig, log);
+    ras = countingAuthority(real.client);
     gw = await openGateway(log);
   });
 
@@ -36,6 +38,7 @@ describe('BGW against the real bluetoothd (hci0 ↔ hci1)', function () {
     await session.close();
     await gw.close();
     await rig.stop();
+    await real.stop();
   });
 
   afterEach(function () {
@@ -57,7 +60,7 @@ describe('BGW against the real bluetoothd (hci0 ↔ hci1)', function () {
 
   it('registers the lock (Tables 3/4, stage a)', async () => {
     await registerBsld(gw.link(deviceId), ras, { name: 'Front door', setupCode: SETUP_CODE });
-    assert.equal(rig.lock.boundAccountId, ras.accountId);
+    assert.equal(rig.lock.boundAccountId, real.accountId);
     assert.equal(rig.lock.pairingMode, false);
     assert.equal(gw.link(deviceId).isConnected, false);
   });

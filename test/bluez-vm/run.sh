@@ -7,7 +7,7 @@
 #
 # Environment: BLUEZ_VM_TIMEOUT (seconds for the whole boot, default 540), BLUEZ_VM_KVM=1 (try
 # KVM; it aborted on the machines this was written on), BLUEZ_VM_GREP (mocha --grep),
-# BLUEZ_SOAK_CYCLES (default 40: each cycle takes seconds under TCG; 500 is the long soak),
+# BLUEZ_SOAK_CYCLES (default 20: each cycle takes seconds under TCG; 500 is the long soak),
 # BLUEZ_VM_SMP (guest CPUs, default 2), BLUEZ_VM_CPU (default max), BLUEZ_VM_VERBOSE=1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +38,7 @@ mkdir -p "$work"
   echo "HOST_PATH=$PATH"
   echo "BLUEZ_VM_GREP=${BLUEZ_VM_GREP:-}"
   echo "BLUEZ_VM_VERBOSE=${BLUEZ_VM_VERBOSE:-}"
-  echo "BLUEZ_SOAK_CYCLES=${BLUEZ_SOAK_CYCLES:-40}"
+  echo "BLUEZ_SOAK_CYCLES=${BLUEZ_SOAK_CYCLES:-20}"
 } > "$work/env"
 
 # One bundle per suite file, node_modules included except native addons and dbus-next: the

@@ -3,6 +3,9 @@
  * the gateway on hci0, a stand-in for the RAS's key work, and small waiting helpers.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { firstValueFrom, filter, timeout, type Observable } from 'rxjs';
 import dbus from 'dbus-next';
 import {
@@ -13,7 +16,10 @@ import {
   type ChannelPair,
 } from 'homebridge-igrs-smartlock/protocol';
 import { BluetoothdLock, SimLock, type Clock, type LockConfig } from '@igrs-smartlock/sim';
+import { CallbackSender, DEFAULT_RATE_LIMITS, startRas, type RasHandle } from '@igrs-smartlock/ras';
 import { BluezGateway } from '../../src/bgw/bluez.js';
+import { RasClient } from '../../src/rac/client.js';
+import { CredentialStore } from '../../src/rac/credentials.js';
 import type { BgwAuthority, SessionGrant } from '../../src/bgw/session.js';
 import type { StageAAuthority } from '../../src/bgw/registration.js';
 import type { Logger } from '../../src/logger.js';
@@ -110,6 +116,69 @@ export const VM_SESSION_TIMEOUTS = { answerTimeoutMs: 15_000, motorTimeoutMs: 20
 export async function openGateway(log: Logger): Promise<BluezGateway> {
   const address = addressOf(await adapterDeviceId(GATEWAY_ADAPTER));
   return BluezGateway.open({ adapterAddress: address, log, timeouts: VM_LINK_TIMEOUTS });
+}
+
+export interface RealRas {
+  ras: RasHandle;
+  client: RasClient;
+  accountId: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The reference RAS on loopback inside the VM, with the lock in its DDMS and a signed-in user
+ * whose RAC client (the plugin's own) is the gateway's authority. The session limit is raised
+ * for the soak only: it opens a session per cycle, faster than any person would.
+ */
+export async function startRealRas(rig: LockRig, log: Logger): Promise<RealRas> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bluez-vm-ras-'));
+  const ras = await startRas({
+    dbPath: path.join(dir, 'ras.sqlite'),
+    port: 0,
+    logger: false,
+    masterKey: randomBytes(32),
+    sender: new CallbackSender(() => undefined),
+    rateLimits: { session: { limit: 10_000, windowSeconds: 60 }, frames: DEFAULT_RATE_LIMITS.frames },
+  });
+  try {
+    await ras.provision([{ deviceId: rig.lock.deviceId, deviceKey: rig.deviceKey.toString('hex'), setupCode: SETUP_CODE, model: rig.lock.model }]);
+    const identifier = 'owner@example.com';
+    const password = 'correct horse battery';
+    const { accountId } = await ras.addUser(identifier, password);
+    const store = await CredentialStore.open(path.join(dir, 'credentials.json'), ras.url);
+    const client = new RasClient({ baseUrl: ras.url, store, login: { identifier, password }, log, timeoutMs: 15_000 });
+    await client.login();
+    return {
+      ras,
+      client,
+      accountId,
+      stop: async () => {
+        await ras.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await ras.close();
+    throw err;
+  }
+}
+
+/** The plugin's RAC client as the gateway's authority, counting the sessions it opens. */
+export function countingAuthority(client: RasClient): BgwAuthority & StageAAuthority & { sessions: number } {
+  const a = {
+    sessions: 0,
+    openSession: (deviceId: string, challenge: Buffer) => {
+      a.sessions++;
+      return client.openSession(deviceId, challenge);
+    },
+    operationFrames: (operationId: number, challenge: Buffer) => client.operationFrames(operationId, challenge),
+    operationResult: (...args: Parameters<RasClient['operationResult']>) => client.operationResult(...args),
+    bsldAuthentication: (deviceId: string) => client.bsldAuthentication(deviceId),
+    bsldRegistration: (request: Parameters<RasClient['bsldRegistration']>[0]) => client.bsldRegistration(request),
+    bsldRemovalFrame: (deviceId: string, challenge: Buffer) => client.bsldRemovalFrame(deviceId, challenge),
+    bsldConfirm: (deviceId: string, challenge: Buffer, response: Buffer) => client.bsldConfirm(deviceId, challenge, response),
+  };
+  return a;
 }
 
 /**
