@@ -19,6 +19,8 @@ export const Durations = {
   verificationAttempts: 5,
   /** Acknowledged pushes and dead commands are kept this long, for diagnosis, then pruned. */
   outboxRetentionSeconds: 7 * 24 * 3600,
+  /** A stream nobody has read for this long (a RAC uninstalled) stops growing the outbox. */
+  outboxUnreadSeconds: 30 * 24 * 3600,
 } as const;
 
 export interface RateLimit {

@@ -2,7 +2,15 @@
  * @igrs-smartlock/ras: the reference remote access server of ISO/IEC 14543-5-104 (the project's
  * profile). Start one in-process with `startRas`, or run `npm run ras -- serve`.
  */
-export { startRas, openRasStorage, createServices, provisionAll, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DB_PATH, type RasOptions, type RasHandle } from './server.js';
+export {
+  startRas,
+  provisionDevices,
+  addUser,
+  CLI_PATH,
+  openRasStorage,
+  createServices,
+  provisionAll,
+  DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DB_PATH, type RasOptions, type RasHandle } from './server.js';
 export { RasServices } from './services.js';
 export { RasError, type RasStatus } from './errors.js';
 export { systemClock, type Clock } from './clock.js';

@@ -2,15 +2,17 @@
  * The RAS as a process: storage, master key, services, the fastify app with one plugin per
  * area, TLS or loopback HTTP, graceful shutdown. `startRas` is the programmatic entry point.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { MAX_BODY_BYTES } from 'homebridge-igrs-smartlock/protocol';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './config.js';
 import { loadMasterKey, openSecret, sealSecret } from './crypto/secrets.js';
-import { installErrorHandlers } from './http/route.js';
+import { installErrorHandlers, sharedValidatorCompiler } from './http/route.js';
 import { adminPlugin } from './http/plugins/admin.js';
 import { bsldsPlugin } from './http/plugins/bslds.js';
 import { eventsPlugin } from './http/plugins/events.js';
@@ -64,7 +66,7 @@ export interface RasHandle {
   port: number;
   app: FastifyInstance;
   services: RasServices;
-  storage: Storage;
+  storage: SqliteStorage;
   /** Graceful: stops accepting, ends long polls and push sockets, closes the database. Idempotent. */
   close(): Promise<void>;
   provision(entries: FactoryEntry[]): Promise<ProvisionOutcome[]>;
@@ -144,9 +146,10 @@ export async function startRas(options: RasOptions = {}): Promise<RasHandle> {
   const logger: Logger = options.logger === false ? silentLogger() : app.log;
   const services = createServices(storage, masterKey, { ...options, logger });
   installErrorHandlers(app, services);
+  app.setValidatorCompiler(sharedValidatorCompiler);
   await app.register(websocket, { options: { maxPayload: MAX_BODY_BYTES } });
   for (const plugin of [usersPlugin, bsldsPlugin, operationsPlugin, membersPlugin, gatewaysPlugin, eventsPlugin, adminPlugin, pushPlugin]) {
-    await app.register(plugin, { services });
+    await app.withTypeProvider<TypeBoxTypeProvider>().register(plugin, { services });
   }
   app.addHook('preClose', async () => {
     services.stop();
@@ -200,4 +203,40 @@ export async function provisionAll(services: RasServices, entries: FactoryEntry[
 
 export function readTlsFiles(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
   return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
+}
+
+/** The CLI's entry file, for starting the RAS as a child process (`node --conditions=igrs-source --import tsx <CLI_PATH> serve`). */
+export const CLI_PATH = fileURLToPath(new URL('./cli.ts', import.meta.url));
+
+const offlineLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** Loads factory entries into a database without a running server (what `provision` does). */
+export async function provisionDevices(options: { dbPath: string; entries: FactoryEntry[]; masterKey?: string | Buffer; env?: NodeJS.ProcessEnv }): Promise<ProvisionOutcome[]> {
+  const { storage, masterKey } = await openRasStorage(options.dbPath, options.masterKey, options.env);
+  try {
+    return await provisionAll(createServices(storage, masterKey, { logger: offlineLogger, ...(options.env ? { env: options.env } : {}) }), options.entries);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Adds a verified user to a database without a running server (what `users add` does). */
+export async function addUser(options: {
+  dbPath: string;
+  identifier: string;
+  password: string;
+  displayName?: string;
+  masterKey?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+}): Promise<{ accountId: string }> {
+  const { storage, masterKey } = await openRasStorage(options.dbPath, options.masterKey, options.env);
+  try {
+    return await createServices(storage, masterKey, { logger: offlineLogger, ...(options.env ? { env: options.env } : {}) }).accounts.createUser(
+      options.identifier,
+      options.password,
+      options.displayName,
+    );
+  } finally {
+    await storage.close();
+  }
 }

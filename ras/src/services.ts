@@ -67,7 +67,7 @@ export class RasServices {
     const now = this.now();
     if (now - this.lastPrune >= 600) {
       this.lastPrune = now;
-      await this.ctx.storage.pruneOutbox(now - Durations.outboxRetentionSeconds);
+      await this.ctx.storage.pruneOutbox(now - Durations.outboxRetentionSeconds, now - Durations.outboxUnreadSeconds);
       await this.ctx.storage.pruneTokens(now);
     }
   }

@@ -226,4 +226,17 @@ describe('7.3–7.5: BSLD discovery, authentication, registration, removal; sess
     expectStatus(await t.client.call('MemberRemoval', { token: owner.accessToken, params: { ...p, accountId: member.accountId } }), 404, 404);
     expectStatus(await t.client.call('BsldSession', { token: member.accessToken, params: p, body: { challenge: lock.connect() } }), 404, 404);
   });
+
+  it('an unbind answered 0x08 (the lock was reset) counts as removed', async () => {
+    const lock = TestLock.random();
+    await t.ras.provision([lock.factoryEntry]);
+    await register(t, owner, lock);
+    lock.boundAccount = undefined;
+    const challenge = lock.connect();
+    const rm = expectStatus(await t.client.call('BsldRemoval', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { challenge } }), 200);
+    const response = lock.writeAccountId(rm.removalFrame as string);
+    assert.deepEqual(expectStatus(await t.client.call('BsldConfirm', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { challenge, response } }), 200), { result: 8 });
+    const auth = expectStatus(await t.client.call('BsldAuthentication', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: {} }), 200);
+    assert.equal(auth.registered, false);
+  });
 });

@@ -174,4 +174,47 @@ describe('Remote operations: Operation, push, OperationFrames, OperationResult, 
     assert.equal(r.state, 'expired');
     expectStatus(await t.client.call('OperationQuery', { token: owner.accessToken, params: { operationId: 4000000000 } }), 404, 404);
   });
+
+  it('431 with the result when the lock refuses the operation; the query then shows failed', async () => {
+    const operationId = expectStatus(await t.client.call('Operation', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { op: 'unlock' } }), 200).operationId as number;
+    const challenge = lock.connect();
+    const frames = expectStatus(await t.client.call('OperationFrames', { token: owner.accessToken, params: { operationId }, body: { challenge } }), 200).frames as string[];
+    lock.nextOperationResult = 0x05;
+    const lockFrames = [lock.stageB(frames[0]!), lock.stageB(frames[1]!)];
+    const r = await t.client.call('OperationResult', { token: owner.accessToken, params: { operationId }, body: { challenge, frames: lockFrames } });
+    expectStatus(r, 431, 409);
+    assert.equal(r.env.body.result, 0x05);
+    assert.deepEqual(expectStatus(await t.client.call('OperationQuery', { token: owner.accessToken, params: { operationId } }), 200), { state: 'failed', result: 5, lockState: 1 });
+  });
+
+  it('OperationFrames refuses a challenge already used for a session (430); Operation refuses strangers (404)', async () => {
+    const operationId = expectStatus(await t.client.call('Operation', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { op: 'status' } }), 200).operationId as number;
+    const challenge = lock.connect();
+    expectStatus(await t.client.call('BsldSession', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { challenge } }), 200);
+    expectStatus(await t.client.call('OperationFrames', { token: owner.accessToken, params: { operationId }, body: { challenge } }), 430, 409);
+    // The refused call consumed nothing: a fresh challenge still gets the frames.
+    expectStatus(await t.client.call('OperationFrames', { token: owner.accessToken, params: { operationId }, body: { challenge: lock.connect() } }), 200);
+    const stranger = await newAccount(t, 'opstranger');
+    expectStatus(await t.client.call('Operation', { token: stranger.accessToken, params: { deviceId: lock.deviceId }, body: { op: 'unlock' } }), 404, 404);
+  });
+
+  it('pushes commands only to gateways of accounts with rights, even if another gateway says it reaches the lock', async () => {
+    const stranger = await newAccount(t, 'gwstranger');
+    const strangerGw = expectStatus(await t.client.call('GatewayRegistration', { token: stranger.accessToken, body: { name: 'Nosy' } }), 200).gatewayId as string;
+    expectStatus(await t.client.call('GatewayReach', { token: stranger.accessToken, params: { gatewayId: strangerGw }, body: { deviceIds: [lock.deviceId] } }), 200);
+    const nosy = await PushClient.connect(t.ras.url, stranger.accessToken, { gatewayId: strangerGw, resume: 0 });
+    const operationId = expectStatus(await t.client.call('Operation', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { op: 'lock' } }), 200).operationId as number;
+    await gw.next((m) => m.event === 'bsld.command' && m.body.operationId === operationId);
+    await sleep(200);
+    assert.equal(nosy.messages.filter((m) => m.event === 'bsld.command').length, 0);
+    await nosy.close();
+  });
+
+  it('a long poll on a pending operation answers pending after its wait', async () => {
+    const operationId = expectStatus(await t.client.call('Operation', { token: owner.accessToken, params: { deviceId: lock.deviceId }, body: { op: 'status' } }), 200).operationId as number;
+    const started = Date.now();
+    const r = expectStatus(await t.client.call('OperationQuery', { token: owner.accessToken, params: { operationId }, query: { wait: 1 } }), 200);
+    assert.equal(r.state, 'pending');
+    assert.ok(Date.now() - started >= 900, 'it waited');
+  });
 });

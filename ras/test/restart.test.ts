@@ -85,6 +85,10 @@ describe('Push outbox across a RAS killed with SIGKILL and restarted; the CLI', 
     assert.equal(await child.exited, null);
     await gw.close();
 
+    const firstLogs = child.logs.join('\n');
+    for (const secret of [owner.accessToken, 'owner passphrase', lock.setupCode, lock.factoryEntry.deviceKey, challenge, reg.registrationFrame as string]) {
+      assert.equal(firstLogs.includes(secret), false, 'a secret reached the log');
+    }
     child = await serve(['--db', db], env);
     client = new Client(child.url);
     const rac2 = await PushClient.connect(child.url, owner.accessToken, { resume: registered.seq });
@@ -105,5 +109,11 @@ describe('Push outbox across a RAS killed with SIGKILL and restarted; the CLI', 
     // SIGTERM: graceful shutdown, exit 0.
     child.child.kill('SIGTERM');
     assert.equal(await child.exited, 0);
+    // The structured log carries none of the secrets that went through this server.
+    const logs = child.logs.join('\n');
+    assert.match(logs, /"msg":"RAS listening"/);
+    for (const secret of [owner.accessToken, 'owner passphrase', lock.setupCode, lock.factoryEntry.deviceKey, env.RAS_MASTER_KEY]) {
+      assert.equal(logs.includes(secret), false, 'a secret reached the log');
+    }
   });
 });

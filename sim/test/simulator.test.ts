@@ -150,3 +150,38 @@ describe('simulator on a manual clock', function () {
     w.stop();
   });
 });
+
+describe('emulator resources', function () {
+  this.timeout(20_000);
+  it('leaves no objects or listeners behind after many connections', async () => {
+    const sim = await startSimulator({ locks: [{ deviceId: ID, deviceKey: KEY, setupCode: '11223344', name: 'Garage' }] });
+    const bus = dbus.sessionBus({ busAddress: sim.busAddress });
+    bus.on('error', () => undefined);
+    try {
+      const call = async (path: string, iface: string, method: string): Promise<unknown> => {
+        const obj = await bus.getProxyObject('org.bluez', path);
+        return (obj.getInterface(iface)[method] as () => Promise<unknown>)();
+      };
+      const count = async (): Promise<number> =>
+        Object.keys((await call('/', 'org.freedesktop.DBus.ObjectManager', 'GetManagedObjects')) as object).length;
+      await call('/org/bluez/hci0', 'org.bluez.Adapter1', 'StartDiscovery');
+      await sleep(20);
+      const baseline = await count();
+      const listeners = sim.lock(ID).core.listenerCount('closed');
+      const dev = '/org/bluez/hci0/dev_C0_FF_EE_00_00_01';
+      const device = (await bus.getProxyObject('org.bluez', dev)).getInterface('org.bluez.Device1');
+      for (let i = 0; i < 60; i++) {
+        await (device.Connect as () => Promise<void>)();
+        await (device.Disconnect as () => Promise<void>)();
+        await sleep(25);
+        sim.lock(ID).clearBackoff();
+      }
+      assert.equal(await count(), baseline);
+      assert.equal(sim.lock(ID).core.listenerCount('closed'), listeners);
+      assert.equal(sim.lock(ID).snapshot().connected, false);
+    } finally {
+      bus.disconnect();
+      await sim.stop();
+    }
+  });
+});

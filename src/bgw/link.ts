@@ -38,8 +38,9 @@ function mapBusError(err: unknown, what: string): BgwError {
   if (err instanceof BgwError && err.code !== 'bus') return err;
   const name = dbusErrorName((err as { details?: { cause?: unknown } }).details?.cause ?? err);
   const text = err instanceof Error ? err.message : String(err);
-  if (name === 'org.freedesktop.DBus.Error.UnknownObject' || name === 'org.bluez.Error.DoesNotExist' || /UnknownObject|DoesNotExist/.test(text)) {
-    return new BgwError('unreachable', `${what}: the lock is not known to the adapter (out of range?)`, { cause: err });
+  // A device BlueZ has not discovered (or has forgotten) has no Device1 object to ask.
+  if (/UnknownObject|UnknownInterface|DoesNotExist|InvalidArgs|UnknownMethod/.test(`${name} ${text}`)) {
+    return new BgwError('unreachable', `${what}: the adapter has not seen the lock (out of range, or not yet discovered)`, { cause: err });
   }
   if (name === 'org.bluez.Error.InProgress' || /InProgress|le-connection-abort/.test(text)) {
     return new BgwError('busy', `${what}: BlueZ is busy with this lock`, { cause: err });
@@ -64,6 +65,7 @@ export class BsldLink {
   private readonly frameListeners = new Set<(frame: Buffer) => void>();
   private readonly disconnectListeners = new Set<() => void>();
   private readonly resolvedWaiters = new Set<() => void>();
+  private readonly downWaiters = new Set<() => void>();
 
   constructor(
     private readonly bus: BluezBus,
@@ -118,9 +120,22 @@ export class BsldLink {
   async disconnect(): Promise<void> {
     this.stopResponse();
     if (!this.connected) return;
-    // BlueZ replies to Disconnect before Connected=false arrives; the watcher handles both orders.
-    await this.bus.call(this.path, DEVICE, 'Disconnect', '', [], this.timeouts.connectMs).catch(() => undefined);
-    this.markDisconnected();
+    let gone: () => void = () => undefined;
+    const down = new Promise<void>((resolve) => {
+      gone = resolve;
+      this.downWaiters.add(resolve);
+    });
+    try {
+      await this.bus.call(this.path, DEVICE, 'Disconnect', '', [], this.timeouts.connectMs).catch(() => undefined);
+      // BlueZ replies to Disconnect before Connected=false: a Connect in between would find the
+      // old link still up and reuse its challenge. Wait for the link to be really down.
+      if ((await this.bus.getProperty(this.path, DEVICE, 'Connected').catch(() => false)) === true) {
+        await withTimeout(down, this.timeouts.servicesMs, 'the link going down').catch(() => undefined);
+      }
+    } finally {
+      this.downWaiters.delete(gone);
+      this.markDisconnected();
+    }
   }
 
   async readChallenge(): Promise<Buffer> {
@@ -242,7 +257,10 @@ export class BsldLink {
     }
     if (changed.ServicesResolved === false) this.servicesResolved = false;
     if (changed.Connected === true) this.connected = true;
-    if (changed.Connected === false) this.markDisconnected();
+    if (changed.Connected === false) {
+      for (const w of [...this.downWaiters]) w();
+      this.markDisconnected();
+    }
   }
 
   private markDisconnected(): void {

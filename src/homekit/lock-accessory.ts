@@ -105,10 +105,6 @@ export class LockAccessory {
     const { hap } = this.api;
     if (value !== 0 && value !== 1) throw new hap.HapStatusError(INVALID_VALUE_IN_REQUEST);
     const name = this.accessory.displayName;
-    if (!this.view.reachable && !this.hub.isRasReachable) {
-      this.log.warn(`${name}: cannot ${value === 0 ? 'unlock' : 'lock'}: neither the lock nor the RAS is reachable right now`);
-      throw new hap.HapStatusError(SERVICE_COMMUNICATION_FAILURE);
-    }
     this.target = value;
     const op = value === 0 ? 'unlock' : 'lock';
     this.log.info(`${name}: ${op} requested from HomeKit`);

@@ -6,7 +6,7 @@
 import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
 import { AdvertTracker } from '../bgw/advert-tracker.js';
 import { BluezGateway, type Sighting } from '../bgw/bluez.js';
-import { BgwError } from '../bgw/errors.js';
+import { BgwError, withTimeout } from '../bgw/errors.js';
 import { LockSession, type LockEvent, type LockOp, type LockSnapshot } from '../bgw/session.js';
 import type { Logger } from '../logger.js';
 import { LockState, Result, describeResult, type BsldInfo, type DoorState, type Push, type ReportedEvent } from '../protocol/index.js';
@@ -42,6 +42,7 @@ export interface HubOptions {
 }
 
 const REDISCOVERY_MS = 10 * 60_000;
+const STARTUP_GRACE_MS = 8_000;
 
 export class LockHub {
   readonly locks$ = new BehaviorSubject<ReadonlyMap<string, HubLock>>(new Map());
@@ -57,10 +58,17 @@ export class LockHub {
   private stopped = false;
   private rasReachable = true;
   private pushStarted = false;
+  /** Resolves once Bluetooth is open and the sessions exist; operations wait for it briefly. */
+  private readonly ready: Promise<void>;
+  private markReady: () => void = () => undefined;
   /** True once the RAS answered a discovery: only then may accessories be removed. */
   discovered = false;
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(private readonly options: HubOptions) {
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
+  }
 
   get log(): Logger {
     return this.options.log;
@@ -78,6 +86,8 @@ export class LockHub {
 
   /** Runs a HomeKit operation on one lock; typed BgwError/RasError on failure. */
   async operate(deviceId: string, op: LockOp): Promise<LockSnapshot> {
+    // Right after a start HomeKit may ask before Bluetooth is open; give it a few seconds.
+    if (!this.sessions.has(deviceId)) await withTimeout(this.ready, STARTUP_GRACE_MS, 'waiting for Bluetooth').catch(() => undefined);
     const entry = this.sessions.get(deviceId);
     if (!entry) throw new BgwError('unreachable', this.bluez ? 'the lock is not known to this gateway' : 'Bluetooth is not available');
     try {
@@ -215,6 +225,13 @@ export class LockHub {
         }),
       ];
       this.sessions.set(deviceId, { session, subs, ...(tracker ? { tracker } : {}) });
+      // One authenticated look at each lock at start: real state (and door sensor) for HomeKit,
+      // and the anchor that lets its sealed adverts count afterwards.
+      this.later(500 + this.sessions.size * 250, async () => {
+        await session.operate('status').catch((err: unknown) => {
+          this.log.warn(`${this.nameOf(deviceId)}: first status query failed: ${message(err)}`);
+        });
+      });
     }
   }
 
@@ -250,7 +267,10 @@ export class LockHub {
           return;
         }
         this.log.info(`Remote ${op} of ${this.nameOf(push.deviceId)} requested through the RAS (operation ${operationId})`);
-        const report = await entry.session.runCommand({ operationId, op, expiresAt });
+        // expiresAt is on the RAS's clock. When this gateway's clock lags it (the push was stamped
+        // "later" than it arrived), the local deadline moves earlier by that much; never later.
+        const lag = Math.max(0, push.timestamp - Math.floor(Date.now() / 1000));
+        const report = await entry.session.runCommand({ operationId, op, expiresAt: expiresAt - lag });
         this.log.info(`Remote ${op} of ${this.nameOf(push.deviceId)}: ${report.state}${report.result !== undefined ? `, ${describeResult(report.result)}` : ''}`);
         return;
       }

@@ -100,12 +100,13 @@ export class HomebridgeProcess {
         resolve(code);
       });
     });
+    const from = this.logs.length;
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.logs.push(line);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    await this.waitForLog(/is running on port/, 30_000);
+    await this.waitForLog(/is running on port/, 30_000, from);
   }
 
   /** Resolves with the first log line (from `from` on) that matches; rejects on timeout or exit. */

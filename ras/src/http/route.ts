@@ -13,10 +13,21 @@ import {
   validate,
   ValidationError,
   type ErrorStatus,
+  type MessageSpec,
   type MessageStem,
 } from 'homebridge-igrs-smartlock/protocol';
 import type { Static, TSchema } from 'typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchemaCompiler,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import { RasError } from '../errors.js';
 import type { Caller } from '../service/accounts.js';
 import type { RasServices } from '../services.js';
@@ -30,6 +41,8 @@ export interface RouteInput<K extends MessageStem> {
   /** The authenticated account (bearer routes); a placeholder on `none` and `admin` routes. */
   caller: Caller;
   request: FastifyRequest;
+  /** Aborts when the client goes away, so long polls stop waiting for nobody. */
+  signal: AbortSignal;
 }
 
 export type RouteHandler<K extends MessageStem> = (input: RouteInput<K>) => Promise<Static<Spec<K>['response']>>;
@@ -64,6 +77,8 @@ export function sendError(services: RasServices, reply: FastifyReply, stem: Mess
     message = err.message;
     body = err.body ?? {};
     if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
+    // Forged frames, reused challenges and wrong setup codes are what an attack looks like.
+    if (status === 423 || status === 428 || status === 430) services.ctx.logger.warn({ stem, status, reason: err.message }, 'refused');
   } else if (err instanceof ValidationError) {
     status = 400;
     message = err.message;
@@ -80,40 +95,50 @@ function prefixed(err: ValidationError, part: string): ValidationError {
   return new ValidationError(err.kind, field, `/${part}${err.pointer}`, err.message.replace(/^[^:]*:/, '').trim());
 }
 
-export function defineRoute<K extends MessageStem>(app: FastifyInstance, services: RasServices, stem: K, handler: RouteHandler<K>): void {
-  const spec = Messages[stem];
-  const wire = Wire[stem];
+/**
+ * Fastify validates every request part with the shared schemas through this compiler, so a bad
+ * field gets 7.7's "400 naming the field" and the handler sees only the declared fields. Path
+ * parameters and query strings arrive as text and are coerced; bodies never are.
+ */
+export const sharedValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const part = httpPart === 'querystring' ? 'query' : (httpPart ?? 'body');
+  return (data: unknown) => {
+    const result = validate(schema, data ?? (part === 'body' ? undefined : {}), { coerce: part !== 'body' });
+    if (result.ok) return { value: result.value };
+    return { error: part === 'body' ? result.error : prefixed(result.error, part) };
+  };
+};
+
+export type RasInstance = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export function defineRoute<K extends MessageStem>(app: RasInstance, services: RasServices, stem: K, handler: RouteHandler<K>): void {
+  const spec: MessageSpec = Messages[stem];
+  const wire = Wire[stem] as { request: TSchema };
   const hasBody = spec.method === 'POST' || spec.method === 'PUT';
   app.route({
     method: spec.method,
     url: spec.path,
     config: { stem },
+    schema: { params: spec.params, querystring: spec.query, ...(hasBody ? { body: wire.request } : {}) },
     handler: async (request, reply) => {
-      let seq = salvageSeq(request.body, request.query);
+      const envelope = request.body as { seq: number; body: unknown } | undefined;
+      const seq = envelope?.seq ?? salvageSeq(undefined, request.query);
       let out: unknown;
+      const abort = new AbortController();
+      reply.raw.once('close', () => {
+        abort.abort();
+      });
       try {
-        const params = validate(spec.params, request.params, { coerce: true });
-        if (!params.ok) throw prefixed(params.error, 'params');
-        const query = validate(spec.query, request.query ?? {}, { coerce: true });
-        if (!query.ok) throw prefixed(query.error, 'query');
-        let body: unknown = {};
-        if (hasBody) {
-          if (request.body === undefined || request.body === null) throw new ValidationError('json', '', '', 'a request envelope is required');
-          const envelope = validate(wire.request as TSchema, request.body);
-          if (!envelope.ok) throw envelope.error;
-          const value = envelope.value as { seq: number; body: unknown };
-          seq = value.seq;
-          body = value.body;
-        }
         let caller = NO_CALLER;
         if (spec.auth === 'bearer') caller = await services.accounts.authenticate(request.headers.authorization);
         else if (spec.auth === 'admin') services.requireAdmin(request.headers.authorization);
         out = await handler({
-          body: body as RouteInput<K>['body'],
-          params: params.value as RouteInput<K>['params'],
-          query: query.value as RouteInput<K>['query'],
+          body: (envelope?.body ?? {}) as RouteInput<K>['body'],
+          params: request.params as RouteInput<K>['params'],
+          query: request.query as RouteInput<K>['query'],
           caller,
           request,
+          signal: abort.signal,
         });
       } catch (err) {
         return sendError(services, reply, stem, seq, err);
@@ -124,10 +149,11 @@ export function defineRoute<K extends MessageStem>(app: FastifyInstance, service
 }
 
 /** Envelope answers for what fails before a handler runs: bad JSON, oversized bodies, unknown routes. */
-export function installErrorHandlers(app: FastifyInstance, services: RasServices): void {
+export function installErrorHandlers(app: FastifyInstance | RasInstance, services: RasServices): void {
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
     const stem = request.routeOptions.config.stem;
     const seq = salvageSeq(request.body, request.query);
+    if (err instanceof ValidationError) return sendError(services, reply, stem, seq, err);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(services, reply, stem, seq, new ValidationError('size', '', '', 'must be at most 65536 bytes'));
     if (typeof err.code === 'string' && err.code.startsWith('FST_ERR_CTP_')) {
       return sendError(services, reply, stem, seq, new ValidationError('json', '', '', 'must be a JSON envelope in UTF-8 (Content-Type: application/json)'));

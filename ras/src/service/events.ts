@@ -37,18 +37,17 @@ export class Events {
 
   async report(accountId: string, deviceId: string, events: Record<string, unknown>[]): Promise<{ stored: number }> {
     await requireRight(this.ctx.storage, deviceId, accountId, nowOf(this.ctx));
-    let latest: Record<string, unknown> | undefined;
-    for (const e of events) {
+    // Gateway-reported state still refreshes what RACs show; the trail keeps its provenance.
+    let state: Record<string, unknown> | undefined;
+    const ordered = [...events].sort((a, b) => (a.at as number) - (b.at as number));
+    for (const e of ordered) {
       await this.store(deviceId, accountId, null, 'gateway-reported', e);
-      if (e.kind === 'state' || typeof e.lockState === 'number') {
-        if (!latest || (e.at as number) >= (latest.at as number)) latest = e;
-      }
+      if (typeof e.lockState !== 'number') continue;
+      state = { ...state, lockState: e.lockState, updatedAt: e.at };
+      if (e.battery !== undefined) state.battery = e.battery;
+      if (e.doorState !== undefined) state.doorState = e.doorState;
     }
-    if (latest) {
-      // Gateway-reported state still refreshes what RACs show; the trail keeps its provenance.
-      const state: Record<string, unknown> = { lockState: latest.lockState, updatedAt: latest.at };
-      if (latest.battery !== undefined) state.battery = latest.battery;
-      if (latest.doorState !== undefined) state.doorState = latest.doorState;
+    if (state) {
       await this.ctx.storage.setLastState(deviceId, JSON.stringify(state));
       await this.notifyState(deviceId, state);
     }

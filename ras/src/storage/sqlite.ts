@@ -613,9 +613,9 @@ export class SqliteStorage implements Storage {
       this.exec('UPDATE outbox SET acked = 1 WHERE account_id = ? AND gateway_id = ? AND seq <= ? AND acked = 0', accountId, gatewayId, seq);
     });
   }
-  pruneOutbox(before: number): Promise<void> {
+  pruneOutbox(settledBefore: number, anyBefore: number): Promise<void> {
     return run(() => {
-      this.exec('DELETE FROM outbox WHERE created_at < ? AND (acked = 1 OR expires_at IS NOT NULL)', before);
+      this.exec('DELETE FROM outbox WHERE (created_at < ? AND (acked = 1 OR expires_at IS NOT NULL)) OR created_at < ?', settledBefore, anyBefore);
     });
   }
 

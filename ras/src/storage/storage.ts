@@ -216,7 +216,8 @@ export interface Storage {
   ack(accountId: string, gatewayId: string, seq: number): Promise<void>;
   /** Acknowledges everything up to and including `seq`. */
   ackUpTo(accountId: string, gatewayId: string, seq: number): Promise<void>;
-  pruneOutbox(before: number): Promise<void>;
+  /** Drops acknowledged and command rows created before `settledBefore`, and anything created before `anyBefore`. */
+  pruneOutbox(settledBefore: number, anyBefore: number): Promise<void>;
 
   // Audit trail
   addEvent(row: Omit<EventRow, 'id'>): Promise<EventRow>;

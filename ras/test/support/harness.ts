@@ -14,6 +14,12 @@ import {
 import type { Static, TSchema } from 'typebox';
 import { CallbackSender, startRas, type RasHandle, type RasOptions, type VerificationMessage } from '../../src/index.js';
 
+// The RAS must never leave a rejection unhandled; any that appears fails the run.
+process.on('unhandledRejection', (err) => {
+  console.error('unhandled rejection:', err);
+  process.exitCode = 1;
+});
+
 export class FakeClock {
   constructor(public ms = Date.UTC(2026, 10, 24, 12, 0, 0)) {}
   readonly now = (): number => this.ms;

@@ -21,6 +21,8 @@ export class TestLock {
   lockState: 0 | 1 = 1;
   battery = 87;
   opCounter = 0;
+  /** The result byte of the next Table 8 (then back to ok). */
+  nextOperationResult: number = Result.Ok;
   private challenge: Buffer = randomBytes(16);
   private session: ChannelPair | undefined;
 
@@ -99,13 +101,15 @@ export class TestLock {
       );
     }
     const op = expectMessage(this.session.toLock.openMessage(frame), 'operation');
-    if (op.op === 1) this.lockState = 0;
-    if (op.op === 2) this.lockState = 1;
+    const result = this.nextOperationResult;
+    this.nextOperationResult = Result.Ok;
+    if (result === Result.Ok && op.op === 1) this.lockState = 0;
+    if (result === Result.Ok && op.op === 2) this.lockState = 1;
     this.opCounter++;
     return bytesToHex(
       this.session.fromLock.sealMessage({
         kind: 'operationResponse',
-        result: Result.Ok,
+        result,
         operationId: op.operationId,
         lockState: this.lockState,
         battery: this.battery,

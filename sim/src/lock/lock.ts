@@ -617,15 +617,19 @@ export class SimLock extends EventEmitter<LockEvents> {
 
   /** A person changes the lock by hand (bolt, door or both at once): one status report. */
   manualChange(change: { lockState?: LockState; doorState?: DoorState }, cause: StatusCause = StatusCause.Manual): void {
-    if (change.lockState !== undefined) {
-      this.state.lockState = change.lockState;
-      // A hand on the bolt frees it.
-      this.state.blocked = false;
+    const lockMoves = change.lockState !== undefined && change.lockState !== this.state.lockState;
+    const doorMoves = change.doorState !== undefined && this.doorSensor && change.doorState !== this.state.doorState;
+    // A hand on the bolt frees it, even when it ends where it was.
+    if (change.lockState !== undefined) this.state.blocked = false;
+    if (!lockMoves && !doorMoves) {
+      this.persist();
+      return;
     }
-    if (change.doorState !== undefined && this.doorSensor) this.state.doorState = change.doorState;
+    if (lockMoves) this.state.lockState = change.lockState!;
+    if (doorMoves) this.state.doorState = change.doorState!;
     this.log(`by hand: ${describe(this.state.lockState as LockState)}, door ${this.state.doorState}`);
     this.stateChanged(cause);
-    if (change.lockState !== undefined) {
+    if (lockMoves) {
       if (this.state.lockState === LockState.Unsecured) this.scheduleAutoLock();
       else this.cancelAutoLock();
     }

@@ -1,10 +1,10 @@
 /** DDMS provisioning behind the admin token (RAS_ADMIN_TOKEN); the CLI does the same offline. */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { RasError } from '../../errors.js';
 import type { RasServices } from '../../services.js';
 import { defineRoute } from '../route.js';
 
-export const adminPlugin: FastifyPluginAsync<{ services: RasServices }> = (app, { services }) => {
+export const adminPlugin: FastifyPluginAsyncTypebox<{ services: RasServices }> = (app, { services }) => {
   defineRoute(app, services, 'Provision', async ({ body }) => {
     const outcome = await services.ddms.provision(body);
     if (outcome === 'key-conflict') throw new RasError(409, 'this deviceId is provisioned with another K_d');

@@ -1,9 +1,9 @@
 /** 7.3–7.5 and sessions: discovery, authentication, registration, confirmation, removal, K_s. */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RasServices } from '../../services.js';
 import { defineRoute } from '../route.js';
 
-export const bsldsPlugin: FastifyPluginAsync<{ services: RasServices }> = (app, { services }) => {
+export const bsldsPlugin: FastifyPluginAsyncTypebox<{ services: RasServices }> = (app, { services }) => {
   const { bslds } = services;
   defineRoute(app, services, 'BsldDiscovery', ({ caller }) => bslds.discovery(caller.accountId));
   defineRoute(app, services, 'BsldAuthentication', ({ caller, params }) => bslds.authentication(caller.accountId, params.deviceId));

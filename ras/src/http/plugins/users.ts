@@ -1,9 +1,9 @@
 /** 7.1 and 7.2: verification codes, user registration, login, token refresh, logout. */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RasServices } from '../../services.js';
 import { defineRoute } from '../route.js';
 
-export const usersPlugin: FastifyPluginAsync<{ services: RasServices }> = (app, { services }) => {
+export const usersPlugin: FastifyPluginAsyncTypebox<{ services: RasServices }> = (app, { services }) => {
   const { accounts } = services;
   defineRoute(app, services, 'VerificationCode', ({ body, request }) => accounts.requestVerification(body.identifier, request.ip));
   defineRoute(app, services, 'UserRegistration', ({ body }) => accounts.register(body));
