@@ -151,12 +151,14 @@ export class Device extends Interface {
       // ServicesResolved=true only after it. Clients must not read GATT on the reply alone.
       this.Connected = true;
       this.exportGatt(conn);
+      // A few ms after the reply rather than the next tick: a client reading both messages in
+      // one chunk would otherwise see the signal before its awaited reply resumes it.
       const generation = this.generation;
-      setImmediate(() => {
+      setTimeout(() => {
         if (!this.Connected || this.generation !== generation || this.ServicesResolved) return;
         this.ServicesResolved = true;
         changed(this, { ServicesResolved: true });
-      });
+      }, Math.max(5, this.host.latency().gattMs));
     } finally {
       this.connecting = false;
     }
