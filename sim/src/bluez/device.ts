@@ -147,8 +147,9 @@ export class Device extends Interface {
       this.linkUp = true;
       this.writes = 0;
       // bluetoothd 5.66 (seen in the VM tier, docs/bluez.md): the property reads true, but a
-      // Connect it initiated over LE signals no Connected=true; the reply comes first, and
-      // ServicesResolved=true only after it. Clients must not read GATT on the reply alone.
+      // Connect it initiated over LE often signals no Connected=true (the case modelled here);
+      // the reply comes first, ServicesResolved=true only after it. Clients must not read GATT
+      // on the reply alone, nor wait for Connected=true.
       this.Connected = true;
       this.exportGatt(conn);
       // A few ms after the reply rather than the next tick: a client reading both messages in
