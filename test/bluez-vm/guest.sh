@@ -45,6 +45,9 @@ say "bluetoothd $(/usr/libexec/bluetooth/bluetoothd --version) up after $(cut -d
 # modules over 9p took minutes, one plain file takes seconds.
 args=(--no-config --reporter "$ROOT/test/support/counting-reporter.cjs" --timeout 30000 --exit)
 [ -z "${BLUEZ_VM_GREP:-}" ] || args+=(--grep "$BLUEZ_VM_GREP")
-export MOCHA_COUNTS_FILE="$WORK/counts" MOCHA_SUITE_NAME=bluez-vm BLUEZ_SOAK_CYCLES BLUEZ_VM_VERBOSE IGRS_ROOT="$ROOT"
+export MOCHA_COUNTS_FILE="$WORK/counts" MOCHA_SUITE_NAME=bluez-vm BLUEZ_SOAK_CYCLES BLUEZ_VM_VERBOSE
+# For test/support/homebridge.ts: the source tree (the suite runs from a bundle), dist/ built on
+# the host, and Homebridge's start-up at TCG speed.
+export IGRS_ROOT="$ROOT" IGRS_PREBUILT=1 IGRS_HOMEBRIDGE_START_MS=240000
 say "mocha starts at $(cut -d' ' -f1 /proc/uptime) s"
 "$NODE" "$ROOT/node_modules/mocha/bin/mocha.js" "${args[@]}" "$WORK"/suite/*.bluez.mjs 2>&1 | tee "$WORK/mocha.log"

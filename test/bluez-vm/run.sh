@@ -7,7 +7,7 @@
 #
 # Environment: BLUEZ_VM_TIMEOUT (seconds for the whole boot, default 540), BLUEZ_VM_KVM=1 (try
 # KVM; it aborted on the machines this was written on), BLUEZ_VM_GREP (mocha --grep),
-# BLUEZ_SOAK_CYCLES (default 20: each cycle takes seconds under TCG; 500 is the long soak),
+# BLUEZ_SOAK_CYCLES (default 12: each cycle takes seconds under TCG; 500 is the long soak),
 # BLUEZ_VM_SMP (guest CPUs, default 2), BLUEZ_VM_CPU (default max), BLUEZ_VM_VERBOSE=1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,22 +31,22 @@ rm -rf "$work"
 mkdir -p "$work"
 # The guest sees the host's files read-only at the same paths; this folder is its only
 # writable place that outlives the VM. Everything it needs to know is written here.
-{
-  echo "ROOT=$root"
-  echo "WORK=$work"
-  echo "NODE=$(command -v node)"
-  echo "HOST_PATH=$PATH"
-  echo "BLUEZ_VM_GREP=${BLUEZ_VM_GREP:-}"
-  echo "BLUEZ_VM_VERBOSE=${BLUEZ_VM_VERBOSE:-}"
-  echo "BLUEZ_SOAK_CYCLES=${BLUEZ_SOAK_CYCLES:-20}"
-} > "$work/env"
+# Quoted for the guest's shell, which sources it.
+for pair in "ROOT=$root" "WORK=$work" "NODE=$(command -v node)" "HOST_PATH=$PATH" \
+  "BLUEZ_VM_GREP=${BLUEZ_VM_GREP:-}" "BLUEZ_VM_VERBOSE=${BLUEZ_VM_VERBOSE:-}" "BLUEZ_SOAK_CYCLES=${BLUEZ_SOAK_CYCLES:-12}"; do
+  printf '%s=%q\n' "${pair%%=*}" "${pair#*=}"
+done > "$work/env"
 
-# One bundle per suite file, node_modules included except native addons and dbus-next: the
-# simulator patches dbus-next's marshallers in place, which needs the one copy everybody uses.
+# The end-to-end suite runs Homebridge on the plugin's dist/, which the read-only guest cannot build.
+(cd "$root" && npm run --silent build) || fail "cannot build the plugin (npm run build)"
+
+# One bundle per suite file, node_modules included except native addons, hap-controller (it
+# reads files beside its own) and dbus-next: the simulator patches dbus-next's marshallers in
+# place, which needs the one copy everybody uses.
 "$root/node_modules/.bin/esbuild" "$here"/*.bluez.ts --bundle --splitting --platform=node --format=esm \
   --outdir="$work/suite" --out-extension:.js=.mjs --conditions=igrs-source --log-level=warning \
-  --external:x11 --external:usocket --external:better-sqlite3 --external:dbus-next \
-  "--banner:js=import { createRequire as __igrsRequire } from 'node:module'; const require = __igrsRequire(import.meta.url);" \
+  --external:x11 --external:usocket --external:better-sqlite3 --external:dbus-next --external:hap-controller \
+  "--banner:js=import { createRequire as __igrsRequire } from 'node:module'; import { fileURLToPath as __igrsPath } from 'node:url'; const require = __igrsRequire(import.meta.url); const __filename = __igrsPath(import.meta.url); const __dirname = __igrsPath(new URL('.', import.meta.url));" \
   || fail "cannot bundle the suite"
 
 accel=tcg

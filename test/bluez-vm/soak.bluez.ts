@@ -16,7 +16,7 @@ import { SETUP_CODE, VM_SESSION_TIMEOUTS, matchRulesOf, countingAuthority, openG
  * disconnects), so the tier's default keeps well inside its time budget; BLUEZ_SOAK_CYCLES=500
  * runs the long soak.
  */
-const CYCLES = Number(process.env.BLUEZ_SOAK_CYCLES ?? 20);
+const CYCLES = Number(process.env.BLUEZ_SOAK_CYCLES ?? 12);
 const WARMUP = Math.min(3, CYCLES);
 
 interface Gauges {

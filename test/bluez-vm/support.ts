@@ -122,6 +122,7 @@ export interface RealRas {
   ras: RasHandle;
   client: RasClient;
   accountId: string;
+  user: { identifier: string; password: string };
   stop(): Promise<void>;
 }
 
@@ -152,6 +153,7 @@ export async function startRealRas(rig: LockRig, log: Logger): Promise<RealRas> 
       ras,
       client,
       accountId,
+      user: { identifier, password },
       stop: async () => {
         await ras.close();
         rmSync(dir, { recursive: true, force: true });
