@@ -239,7 +239,7 @@ export class BsldLink {
     });
   }
 
-  /** UUIDs of a path are cached: BlueZ reuses paths for the same attribute handles. */
+  /** UUIDs of a path hold for one connection only: handles (and so paths) may move between them. */
   private async uuidOf(path: string, iface: string): Promise<string | undefined> {
     const cached = this.uuidByPath.get(path);
     if (cached) return cached;
@@ -268,6 +268,7 @@ export class BsldLink {
     this.connected = false;
     this.servicesResolved = false;
     this.gattPaths = undefined;
+    this.uuidByPath.clear();
     this.stopResponse();
     if (was) for (const l of [...this.disconnectListeners]) l();
   }

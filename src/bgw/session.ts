@@ -30,6 +30,8 @@ export interface LockLink {
   writeFrame(frame: Buffer): Promise<void>;
   onFrame(listener: (frame: Buffer) => void): () => void;
   onDisconnect(listener: () => void): () => void;
+  /** Model and firmware from the Info characteristic, where the lock has one. */
+  readInfo?(): Promise<{ model: string; firmware: string } | undefined>;
 }
 
 export interface SessionGrant {
@@ -116,6 +118,8 @@ interface Waiter {
 export class LockSession {
   readonly state$ = new BehaviorSubject<LockSnapshot | undefined>(undefined);
   readonly events$ = new Subject<LockEvent>();
+  /** The lock's model and firmware, read once on the first connection. */
+  readonly info$ = new BehaviorSubject<{ model: string; firmware: string } | undefined>(undefined);
   private readonly options: SessionOptions;
   private tail: Promise<unknown> = Promise.resolve();
   private warm: Warm | undefined;
@@ -170,6 +174,7 @@ export class LockSession {
     await this.link.disconnect().catch(() => undefined);
     this.state$.complete();
     this.events$.complete();
+    this.info$.complete();
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -181,6 +186,24 @@ export class LockSession {
 
   private async runLocal(op: LockOp): Promise<LockSnapshot> {
     this.clearIdle();
+    try {
+      const reused = this.isWarm;
+      try {
+        return await this.attemptLocal(op);
+      } catch (err) {
+        // A warm link can die unseen (the lock dropped it, BlueZ has not told us yet). Table 7
+        // sets a target state, so running it again on a fresh session is safe; once only.
+        if (!reused || !(err instanceof BgwError) || !['disconnected', 'unreachable', 'bus', 'timeout'].includes(err.code)) throw err;
+        this.options.log.debug(`${this.deviceId}: the kept connection was gone; retrying on a fresh session`);
+        await this.drop();
+        return await this.attemptLocal(op);
+      }
+    } finally {
+      this.scheduleIdle();
+    }
+  }
+
+  private async attemptLocal(op: LockOp): Promise<LockSnapshot> {
     try {
       const warm = await this.ensureWarm();
       const operationId = randomInt(0, 0xffffffff);
@@ -200,8 +223,6 @@ export class LockSession {
     } catch (err) {
       if (!(err instanceof BgwError && err.code === 'refused')) await this.drop();
       throw err;
-    } finally {
-      this.scheduleIdle();
     }
   }
 
@@ -214,6 +235,12 @@ export class LockSession {
     await this.link.connect();
     const challenge = await this.link.readChallenge();
     const grant = await this.authority.openSession(this.link.deviceId, challenge);
+    // Read once, after the session is granted, so it never delays the lock's 5 s first-frame limit
+    // by more than one GATT read; a lock without the characteristic simply has no info.
+    if (!this.info$.value && this.link.readInfo) {
+      const info = await this.link.readInfo().catch(() => undefined);
+      if (info) this.info$.next(info);
+    }
     const warm: Warm = { channels: openSession(grant.sessionKey, challenge), openedAt: this.options.now() };
     this.warm = warm;
     const answer = await this.exchange(

@@ -128,7 +128,12 @@ export class LockAccessory {
   }
 
   private render(v: LockView): void {
-    const { Characteristic: C } = this.api.hap;
+    const { Characteristic: C, Service: S } = this.api.hap;
+    if (v.firmware && /^\d+(\.\d+){0,2}$/.test(v.firmware)) {
+      const info = this.accessory.getService(S.AccessoryInformation)!;
+      info.updateCharacteristic(C.FirmwareRevision, v.firmware);
+      if (v.model) info.updateCharacteristic(C.Model, v.model);
+    }
     this.accessory.context.lastView = { lockState: v.lockState, battery: v.battery, doorState: v.doorState };
     // A lock moved by hand or auto-lock: the target follows, or Home shows "Unlocking…" forever.
     if (!this.busy && (v.lockState === LockState.Unsecured || v.lockState === LockState.Secured)) this.target = v.lockState;

@@ -25,6 +25,9 @@ export interface LockView {
   source: 'lock' | 'advert' | 'ras' | 'cache';
   /** False while the lock or the RAS is known to be unreachable. */
   reachable: boolean;
+  /** From the lock's Info characteristic, once a connection has read it. */
+  model?: string;
+  firmware?: string;
   at: number;
 }
 
@@ -56,8 +59,10 @@ export class LockHub {
   private readonly timers = new Set<NodeJS.Timeout>();
   private pendingEvents = new Map<string, ReportedEvent[]>();
   private stopped = false;
-  private rasReachable = true;
   private pushStarted = false;
+  /** The locks the RAS was last told this gateway can hear. */
+  private reach = new Set<string>();
+  private reachPending = false;
   /** Resolves once Bluetooth is open and the sessions exist; operations wait for it briefly. */
   private readonly ready: Promise<void>;
   private markReady: () => void = () => undefined;
@@ -149,9 +154,6 @@ export class LockHub {
         ...(gatewayId ? { gatewayId } : {}),
         log: this.log,
         minBackoffMs: this.options.retryMs ?? 1_000,
-        onState: (state) => {
-          this.rasReachable = state === 'connected';
-        },
       }).subscribe({ next: (push) => void this.onPush(push).catch((err: unknown) => { this.log.warn(`Push ${push.event} not handled: ${message(err)}`); }) }),
     );
     this.every(REDISCOVERY_MS, () => this.discover());
@@ -223,6 +225,9 @@ export class LockHub {
           this.activity$.next({ deviceId, event });
           this.recordEvent(deviceId, event);
         }),
+        session.info$.subscribe((info) => {
+          if (info) this.updateView(deviceId, { model: info.model, firmware: info.firmware });
+        }),
       ];
       this.sessions.set(deviceId, { session, subs, ...(tracker ? { tracker } : {}) });
       // One authenticated look at each lock at start: real state (and door sensor) for HomeKit,
@@ -244,6 +249,14 @@ export class LockHub {
   }
 
   private onSighting(s: Sighting): void {
+    // A lock of the account heard for the first time: tell the RAS, so it can push its commands here.
+    if (this.locks$.value.has(s.deviceId) && !this.reach.has(s.deviceId) && !this.reachPending) {
+      this.reachPending = true;
+      this.later(2_000, async () => {
+        this.reachPending = false;
+        await this.updateReach();
+      });
+    }
     const entry = this.sessions.get(s.deviceId);
     if (!entry?.tracker || !s.advert?.registered) return;
     const state = entry.tracker.observe(s.advert.sealed);
@@ -303,6 +316,7 @@ export class LockHub {
     const heard = new Set(await this.bluez.knownDeviceIds());
     const deviceIds = [...this.locks$.value.keys()].filter((d) => heard.has(d));
     await this.client.call('GatewayReach', { params: { gatewayId }, body: { deviceIds } });
+    this.reach = new Set(deviceIds);
   }
 
   private recordEvent(deviceId: string, event: LockEvent): void {
@@ -351,10 +365,6 @@ export class LockHub {
   private setReachable(deviceId: string, reachable: boolean): void {
     const lock = this.locks$.value.get(deviceId);
     if (lock && lock.view$.value.reachable !== reachable) this.updateView(deviceId, { reachable });
-  }
-
-  get isRasReachable(): boolean {
-    return this.rasReachable;
   }
 
   private nameOf(deviceId: string): string {

@@ -76,6 +76,15 @@ describe('BGW + RAC against the real RAS and a simulated lock (emulated BlueZ, u
     assert.equal(locked.lockState, 1);
   });
 
+  it('retries a connect that BlueZ answers InProgress once, and succeeds', async () => {
+    await session!.close();
+    session = new LockSession(bluez!.link(lock!.deviceId), client, { log: silentLogger });
+    stack!.sim.lock(lock!.deviceId).clearBackoff();
+    stack!.sim.lock(lock!.deviceId).failConnect('in-progress', 1);
+    const snap = await session.operate('status');
+    assert.equal(snap.verified, true);
+  });
+
   it('fails with a typed error when the lock is out of range, and recovers when it is back', async () => {
     await session.close();
     session = new LockSession(bluez.link(lock!.deviceId), client, { log: silentLogger });

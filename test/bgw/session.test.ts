@@ -20,6 +20,27 @@ describe('BGW LockSession (against a fake lock)', () => {
     await session.close();
   });
 
+  it('retries once on a fresh session when the kept connection died unseen', async () => {
+    const lock = new FakeLock();
+    const authority = lock.authority();
+    const session = new LockSession(lock, authority, { log });
+    await session.operate('unlock');
+    // The link is gone but no disconnect was signalled yet: the first write fails.
+    const write = lock.writeFrame.bind(lock);
+    let failed = false;
+    lock.writeFrame = (frame) => {
+      if (!failed) {
+        failed = true;
+        return Promise.reject(new BgwError('disconnected', 'the lock is not connected'));
+      }
+      return write(frame);
+    };
+    const locked = await session.operate('lock');
+    assert.equal(locked.lockState, 1);
+    assert.equal(authority.sessions, 2);
+    await session.close();
+  });
+
   it('runs queued operations one at a time, in order', async () => {
     const lock = new FakeLock();
     const session = new LockSession(lock, lock.authority(), { log });

@@ -4,16 +4,14 @@
  * real Homebridge (1.x and 2.x) with this plugin, and hap-controller as the Home app.
  */
 import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startRas } from '@igrs-smartlock/ras';
-import { BluezGateway } from '../../src/bgw/bluez.js';
-import { registerBsld } from '../../src/bgw/registration.js';
-import { silentLogger } from '../../src/logger.js';
 import { RasClient } from '../../src/rac/client.js';
-import { CredentialStore } from '../../src/rac/credentials.js';
-import { Controller, HapType, HomebridgeProcess } from '../support/homebridge.js';
-import { makeLocks, startStack, type Stack } from '../support/stack.js';
+import { credentialsFile } from '../../src/rac/credentials.js';
+import { Controller, HapType, HomebridgeProcess, freePort } from '../support/homebridge.js';
+import { makeLocks, ownerClient, registerLocks, startStack, type Stack } from '../support/stack.js';
 
 const UNSECURED = 0;
 const SECURED = 1;
@@ -27,30 +25,17 @@ for (const major of [1, 2] as const) {
     let home: Controller;
     let remote: RasClient;
     const masterKey = randomBytes(32);
-    const locks = makeLocks(2);
+    const locks = makeLocks(3);
     locks[0]!.doorSensor = true;
-    const [front, back] = locks as [(typeof locks)[0], (typeof locks)[0]];
+    const [front, back, side] = locks as [(typeof locks)[0], (typeof locks)[0], (typeof locks)[0]];
     const ids: Record<string, string> = {};
 
     before(async function () {
       this.timeout(90_000);
       stack = await startStack({ locks, masterKey });
-      // The owner registers both locks once, as the set-up page would.
-      const store = await CredentialStore.open(path.join(stack.dir, 'setup-cred.json'), stack.ras.url);
-      const setup = new RasClient({ baseUrl: stack.ras.url, store, login: stack.user, log: silentLogger });
-      process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
-      const bluez = await BluezGateway.open({ log: silentLogger });
-      try {
-        const seen = new Set<string>();
-        const sub = bluez.sightings$.subscribe((s) => seen.add(s.deviceId));
-        await bluez.startScanning();
-        while (!locks.every((l) => seen.has(l.deviceId))) await new Promise((r) => setTimeout(r, 50));
-        sub.unsubscribe();
-        await setup.login();
-        for (const lock of locks) await registerBsld(bluez.link(lock.deviceId), setup, { name: lock.name, setupCode: lock.setupCode });
-      } finally {
-        await bluez.close();
-      }
+      // The owner registers two locks once, as the set-up page would; the third comes later.
+      const setup = await ownerClient(stack);
+      await registerLocks(stack, setup, [front, back]);
       remote = setup;
       hb = await HomebridgeProcess.start({
         major,
@@ -59,7 +44,7 @@ for (const major of [1, 2] as const) {
       });
       await hb.waitForLog(/Adding lock "Door 2"/, 20_000);
       home = await Controller.pair(hb.port);
-      for (const lock of locks) {
+      for (const lock of [front, back]) {
         ids[`${lock.deviceId}.current`] = (await home.find(lock.deviceId, HapType.LockMechanism, HapType.LockCurrentState))!;
         ids[`${lock.deviceId}.target`] = (await home.find(lock.deviceId, HapType.LockMechanism, HapType.LockTargetState))!;
       }
@@ -102,10 +87,25 @@ for (const major of [1, 2] as const) {
       assert.equal(stack.sim.lock(front.deviceId).snapshot().lockState, SECURED);
     });
 
-    it('shows a manual turn in HomeKit, target included', async () => {
+    it('shows a manual turn in HomeKit, target included, and sends HAP events to a subscribed controller', async () => {
+      const events: unknown[] = [];
+      home.client.on('event', (e: { characteristics?: { aid: number; iid: number; value: unknown }[] }) => {
+        for (const c of e.characteristics ?? []) if (`${c.aid}.${c.iid}` === current(front)) events.push(c.value);
+      });
+      await home.client.subscribeCharacteristics([current(front)]);
       stack.sim.lock(front.deviceId).turn('unlock');
       await home.waitFor(current(front), UNSECURED);
       await home.waitFor(target(front), UNSECURED);
+      const deadline = Date.now() + 3_000;
+      while (!events.includes(UNSECURED) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(events.includes(UNSECURED), 'a LockCurrentState event reached the controller');
+      await home.client.unsubscribeCharacteristics([current(front)]);
+    });
+
+    it('shows the model and firmware the lock reports', async () => {
+      const firmware = await home.find(front.deviceId, HapType.AccessoryInformation, HapType.FirmwareRevision);
+      assert.ok(firmware);
+      assert.match(String(await home.get(firmware)), /^\d+\.\d+$/);
     });
 
     it('runs a remote unlock through the RAS on the plugin\'s gateway', async () => {
@@ -161,5 +161,65 @@ for (const major of [1, 2] as const) {
       await home.waitFor(current(front), UNSECURED);
       assert.ok(!hb.logs.slice(from).some((l) => /Signed in to the RAS/.test(l)), 'used the stored refresh token');
     });
+
+    it('never writes the password, tokens or device keys to its log; keeps tokens in a 0600 file', async () => {
+      const file = credentialsFile(hb.storage, stack.ras.url);
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      const { refreshToken } = JSON.parse(await readFile(file, 'utf8')) as { refreshToken: string };
+      const log = hb.logs.join('\n');
+      for (const secret of [stack.user.password, refreshToken, ...locks.map((l) => l.deviceKey)]) {
+        assert.ok(!log.includes(secret), 'a secret reached the Homebridge log');
+      }
+    });
+
+    it('adds the accessory of a lock registered elsewhere, without a restart', async () => {
+      await registerLocks(stack, remote, [side]);
+      await hb.waitForLog(/Adding lock "Door 3"/, 15_000);
+      const deadline = Date.now() + 5_000;
+      while (!(await home.find(side.deviceId, HapType.LockMechanism, HapType.LockCurrentState)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(await home.find(side.deviceId, HapType.LockMechanism, HapType.LockCurrentState));
+    });
+
+    it('removes the accessory of a lock removed on the RAS, without a restart', async () => {
+      await remote.call('BsldRemoval', { params: { deviceId: back.deviceId }, body: { force: true } });
+      await hb.waitForLog(/Removing lock "Door 2"/, 15_000);
+      assert.equal(await home.find(back.deviceId, HapType.LockMechanism, HapType.LockCurrentState), undefined);
+      assert.ok(await home.find(front.deviceId, HapType.LockMechanism, HapType.LockCurrentState), 'the other lock stays');
+    });
   });
 }
+
+describe('end to end on Homebridge 2.x as a child bridge', function () {
+  this.timeout(60_000);
+  let stack: Stack | undefined;
+  let hb: HomebridgeProcess | undefined;
+  let home: Controller | undefined;
+  after(async () => {
+    await home?.close().catch(() => undefined);
+    await hb?.stop();
+    await stack?.stop();
+    assert.deepEqual(hb?.crashes() ?? [], []);
+  });
+
+  it('serves the locks on the child bridge, where a controller pairs and unlocks', async () => {
+    const [lock] = makeLocks(1);
+    stack = await startStack({ locks: [lock!] });
+    await registerLocks(stack, await ownerClient(stack), [lock!]);
+    const childPort = await freePort();
+    hb = await HomebridgeProcess.start({
+      major: 2,
+      platform: { rasUrl: stack.ras.url, identifier: stack.user.identifier, password: stack.user.password, _bridge: { username: '0E:49:47:52:53:02', port: childPort } },
+      env: { DBUS_SYSTEM_BUS_ADDRESS: stack.sim.busAddress },
+    });
+    await hb.waitForLog(new RegExp(`is running on port ${childPort}`), 30_000);
+    await hb.waitForLog(/Adding lock "Door 1"/, 20_000);
+    home = await Controller.pair(childPort);
+    const target = await home.find(lock!.deviceId, HapType.LockMechanism, HapType.LockTargetState);
+    const current = await home.find(lock!.deviceId, HapType.LockMechanism, HapType.LockCurrentState);
+    assert.ok(target && current);
+    await home.set(target, UNSECURED);
+    await home.waitFor(current, UNSECURED);
+  });
+});

@@ -161,6 +161,7 @@ export interface HapAccessory {
 export const HapType = {
   AccessoryInformation: '3E',
   SerialNumber: '30',
+  FirmwareRevision: '52',
   Name: '23',
   LockMechanism: '45',
   LockCurrentState: '1D',

@@ -8,6 +8,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startRas, type RasHandle } from '@igrs-smartlock/ras';
 import { startSimulator, type LatencyName, type Simulator } from '@igrs-smartlock/sim/testing';
+import { BluezGateway } from '../../src/bgw/bluez.js';
+import { registerBsld } from '../../src/bgw/registration.js';
+import { silentLogger } from '../../src/logger.js';
+import { RasClient } from '../../src/rac/client.js';
+import { CredentialStore } from '../../src/rac/credentials.js';
 
 export interface TestLock {
   deviceId: string;
@@ -61,4 +66,29 @@ export async function startStack(options: { locks: TestLock[]; latency?: Latency
       await ras.close().catch(() => undefined);
     },
   };
+}
+
+/** A signed-in RAC of the stack's user (what a phone app or the set-up page is). */
+export async function ownerClient(stack: Stack, file = 'owner-cred.json'): Promise<RasClient> {
+  const store = await CredentialStore.open(path.join(stack.dir, file), stack.ras.url);
+  const client = new RasClient({ baseUrl: stack.ras.url, store, login: { identifier: stack.user.identifier, password: stack.user.password }, log: silentLogger });
+  await client.login();
+  return client;
+}
+
+/** Registers locks to the stack's user through the real stage-a exchange, as the set-up page does. */
+export async function registerLocks(stack: Stack, client: RasClient, locks: TestLock[]): Promise<void> {
+  process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
+  const bluez = await BluezGateway.open({ log: silentLogger });
+  try {
+    const seen = new Set<string>();
+    const sub = bluez.sightings$.subscribe((s) => seen.add(s.deviceId));
+    await bluez.startScanning();
+    const deadline = Date.now() + 10_000;
+    while (!locks.every((l) => seen.has(l.deviceId)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    sub.unsubscribe();
+    for (const lock of locks) await registerBsld(bluez.link(lock.deviceId), client, { name: lock.name, setupCode: lock.setupCode });
+  } finally {
+    await bluez.close();
+  }
 }
