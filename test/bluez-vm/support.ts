@@ -1,6 +1,6 @@
 /**
  * What the BlueZ tier's suites share inside the VM: the lock on hci1 behind the real bluetoothd,
- * the gateway on hci0, a stand-in for the RAS's key work, and small waiting helpers.
+ * the gateway on hci0, the reference RAS with a signed-in user, and small waiting helpers.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,19 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { firstValueFrom, filter, timeout, type Observable } from 'rxjs';
 import dbus from 'dbus-next';
-import {
-  BindType,
-  deriveSessionKey,
-  deriveStageAKeys,
-  openConnection,
-  type ChannelPair,
-} from 'homebridge-igrs-smartlock/protocol';
 import { BluetoothdLock, SimLock, type Clock, type LockConfig } from '@igrs-smartlock/sim';
 import { CallbackSender, DEFAULT_RATE_LIMITS, startRas, type RasHandle } from '@igrs-smartlock/ras';
 import { BluezGateway } from '../../src/bgw/bluez.js';
 import { RasClient } from '../../src/rac/client.js';
 import { CredentialStore } from '../../src/rac/credentials.js';
-import type { BgwAuthority, SessionGrant } from '../../src/bgw/session.js';
+import type { BgwAuthority } from '../../src/bgw/session.js';
 import type { StageAAuthority } from '../../src/bgw/registration.js';
 import type { Logger } from '../../src/logger.js';
 
@@ -181,57 +174,6 @@ export function countingAuthority(client: RasClient): BgwAuthority & StageAAutho
     bsldConfirm: (deviceId: string, challenge: Buffer, response: Buffer) => client.bsldConfirm(deviceId, challenge, response),
   };
   return a;
-}
-
-/**
- * The RAS's key work without the RAS: frames and session keys derived from K_d with the
- * protocol module, as the RAS does (used until the suite runs against the real RAS).
- */
-export class StandInRas implements BgwAuthority, StageAAuthority {
-  readonly accountId = randomBytes(9).toString('hex');
-  sessions = 0;
-  private readonly pending = new Map<string, { channels: ChannelPair }>();
-
-  constructor(private readonly deviceKey: Buffer) {}
-
-  openSession(_deviceId: string, challenge: Buffer): Promise<SessionGrant> {
-    this.sessions++;
-    return Promise.resolve({ sessionKey: deriveSessionKey(this.deviceKey, this.accountId, challenge), ownerAccountId: this.accountId, role: 'owner' });
-  }
-
-  operationFrames(): Promise<Buffer[]> {
-    return Promise.reject(new Error('pushed commands are not part of this suite'));
-  }
-
-  operationResult(): Promise<{ state: string }> {
-    return Promise.reject(new Error('pushed commands are not part of this suite'));
-  }
-
-  bsldAuthentication(): Promise<{ legitimate: boolean; registered: boolean; registeredToYou: boolean }> {
-    return Promise.resolve({ legitimate: true, registered: false, registeredToYou: false });
-  }
-
-  bsldRegistration(request: { challenge: Buffer }): Promise<Buffer> {
-    return Promise.resolve(this.table3(request.challenge, BindType.Bind));
-  }
-
-  bsldRemovalFrame(_deviceId: string, challenge: Buffer): Promise<Buffer> {
-    return Promise.resolve(this.table3(challenge, BindType.Unbind));
-  }
-
-  bsldConfirm(_deviceId: string, challenge: Buffer, response: Buffer): Promise<{ result: number }> {
-    const p = this.pending.get(challenge.toString('hex'));
-    if (!p) return Promise.reject(new Error('no Table 3 was built for this challenge'));
-    const answer = p.channels.fromLock.openMessage(response);
-    if (answer.kind !== 'writeAccountIdResponse') return Promise.reject(new Error(`expected Table 4, got ${answer.kind}`));
-    return Promise.resolve({ result: answer.result });
-  }
-
-  private table3(challenge: Buffer, type: number): Buffer {
-    const channels = openConnection(deriveStageAKeys(this.deviceKey, challenge), challenge);
-    this.pending.set(challenge.toString('hex'), { channels });
-    return channels.toLock.sealMessage({ kind: 'writeAccountId', type: type as 0 | 1, accountId: this.accountId, ts: Math.floor(Date.now() / 1000) });
-  }
 }
 
 export function waitFor<T>(source: Observable<T>, accept: (v: T) => boolean, ms: number, what: string): Promise<T> {
