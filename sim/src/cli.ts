@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { COMMAND_HELP, defaultControlPath, parseLatency, runCommand, sendControl, serveControl } from './control.js';
 import { factoryList, readLocks, writeFactoryList } from './locks-file.js';
 import { Simulator } from './simulator.js';
+import { BLUETOOTHD_COMMAND_HELP, runOnBluetoothd } from './bluetoothd/run.js';
 
 const HELP = `igrs-smartlock BSLD simulator: simulated locks behind a BlueZ emulator on a private D-Bus bus
 
@@ -26,13 +27,18 @@ options:
   --control PATH      control socket (default ${defaultControlPath()})
   --factory FILE      also write the factory list when starting
   --unreachable-ms N  how long a Connect to an absent or refusing lock takes to fail (default 2000)
+  --bluetoothd HCI    no emulator: the one lock in --locks advertises on adapter HCI through the
+                      real bluetoothd on the system bus (its deviceId must be that adapter's address);
+                      prints BLUETOOTHD HCI DEVICEID when ready
   --quiet             no lock log on stderr
   -h, --help
 
 Point node-ble (or anything on dbus-next) at the bus with the printed line:
   export DBUS_SYSTEM_BUS_ADDRESS=…
 
-${COMMAND_HELP}`;
+${COMMAND_HELP}
+
+with --bluetoothd, ${BLUETOOTHD_COMMAND_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -48,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       'unreachable-ms': { type: 'string' },
       quiet: { type: 'boolean' },
+      bluetoothd: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,6 +93,13 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const log = values.quiet ? undefined : (line: string): void => { console.error(line); };
+  if (values.bluetoothd) {
+    if (locks.length !== 1) {
+      console.error(`--bluetoothd runs one lock per adapter; ${values.locks} has ${locks.length}`);
+      return 2;
+    }
+    return runOnBluetoothd(locks[0]!, values.bluetoothd, values['state-dir'] ?? 'sim-data', log);
+  }
   const sim = await Simulator.start({
     locks,
     latency: values.latency ? parseLatency(values.latency) : 'zero',

@@ -7,3 +7,4 @@ export { BluezEmulator, DEFAULT_ADAPTERS, type AdapterSpec, type BluezEmulatorOp
 export type { EmulatedLock } from './bluez/device.js';
 export { COMMAND_HELP, runCommand, serveControl, sendControl, defaultControlPath } from './control.js';
 export { parseLocks, readLocks, factoryList, writeFactoryList, type FactoryEntry } from './locks-file.js';
+export { BluetoothdLock, type BluetoothdLockOptions, type BluetoothdFaults, type Layout } from './bluetoothd/peripheral.js';

@@ -158,6 +158,29 @@ describe('BlueZ emulator with unmodified node-ble', function () {
     assert.equal(await link.device.isConnected(), false);
   });
 
+  it('orders Connect and Disconnect as bluetoothd 5.66 does (docs/bluez.md)', async () => {
+    await g.device(BACK);
+    const path = g.devicePath(BACK);
+    const props = (await g.raw.getProxyObject('org.bluez', path)).getInterface('org.freedesktop.DBus.Properties');
+    const events: string[] = [];
+    const onChange = (iface: string, changed: Record<string, { value: unknown }>): void => {
+      if (iface !== 'org.bluez.Device1') return;
+      for (const key of ['Connected', 'ServicesResolved']) if (key in changed) events.push(`${key}=${String(changed[key]!.value)}`);
+    };
+    props.on('PropertiesChanged', onChange);
+    try {
+      await g.call(path, 'org.bluez.Device1', 'Connect');
+      events.push('Connect reply');
+      for (let i = 0; i < 100 && !events.includes('ServicesResolved=true'); i++) await sleep(10);
+      await g.call(path, 'org.bluez.Device1', 'Disconnect');
+      events.push('Disconnect reply');
+      for (let i = 0; i < 100 && !events.includes('Connected=false'); i++) await sleep(10);
+      assert.deepEqual(events, ['Connect reply', 'ServicesResolved=true', 'ServicesResolved=false', 'Disconnect reply', 'Connected=false']);
+    } finally {
+      props.off('PropertiesChanged', onChange);
+    }
+  });
+
   it('a Connect right after the Disconnect reply waits for the old link, then connects', async () => {
     const { link } = await openSessionLink(g, FRONT);
     await link.device.disconnect();

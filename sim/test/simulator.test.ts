@@ -117,7 +117,8 @@ describe('simulator on a manual clock', function () {
     await Link.open(device);
     clock.advance(4_999);
     await sleep(30);
-    assert.deepEqual(w.events, [true]);
+    // bluetoothd signals no Connected=true for a Connect it made (docs/bluez.md): only the drop.
+    assert.deepEqual(w.events, []);
     clock.advance(1);
     await w.waitFor(false);
     w.stop();
@@ -142,7 +143,8 @@ describe('simulator on a manual clock', function () {
     assert.equal(expectMessage(s.fromLock.openMessage(await link.next()), 'authenticateResponse').result, Result.Ok);
     clock.advance(59_999);
     await sleep(30);
-    assert.deepEqual(w.events, [true]);
+    // bluetoothd signals no Connected=true for a Connect it made (docs/bluez.md): only the drop.
+    assert.deepEqual(w.events, []);
     clock.advance(1);
     await w.waitFor(false);
     w.stop();

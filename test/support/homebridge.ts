@@ -11,7 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpClient } from 'hap-controller';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** IGRS_ROOT: the BlueZ VM tier runs this harness from a bundle outside the source tree. */
+export const ROOT = process.env.IGRS_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PIN = '031-45-154';
 
 const BINARIES = {
@@ -22,7 +23,8 @@ const BINARIES = {
 let built = false;
 /** The plugin runs from dist/, as it does when installed; build it once per test run. */
 export function ensureBuilt(): void {
-  if (built) return;
+  // IGRS_PREBUILT: dist/ was built before (the VM tier's guest sees the tree read-only).
+  if (built || process.env.IGRS_PREBUILT === '1') return;
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
   built = true;
 }
@@ -106,7 +108,7 @@ export class HomebridgeProcess {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    await this.waitForLog(/is running on port/, 30_000, from);
+    await this.waitForLog(/is running on port/, Number(process.env.IGRS_HOMEBRIDGE_START_MS ?? 30_000), from);
   }
 
   /** Resolves with the first log line (from `from` on) that matches; rejects on timeout or exit. */

@@ -146,12 +146,20 @@ export class Device extends Interface {
       this.conn = conn;
       this.linkUp = true;
       this.writes = 0;
+      // bluetoothd 5.66 (seen in the VM tier, docs/bluez.md): the property reads true, but a
+      // Connect it initiated over LE often signals no Connected=true (the case modelled here);
+      // the reply comes first, ServicesResolved=true only after it. Clients must not read GATT
+      // on the reply alone, nor wait for Connected=true.
       this.Connected = true;
-      changed(this, { Connected: true });
       this.exportGatt(conn);
-      this.ServicesResolved = true;
-      changed(this, { ServicesResolved: true });
-      // bluetoothd answers an LE Connect once the services are resolved.
+      // A few ms after the reply rather than the next tick: a client reading both messages in
+      // one chunk would otherwise see the signal before its awaited reply resumes it.
+      const generation = this.generation;
+      setTimeout(() => {
+        if (!this.Connected || this.generation !== generation || this.ServicesResolved) return;
+        this.ServicesResolved = true;
+        changed(this, { ServicesResolved: true });
+      }, Math.max(5, this.host.latency().gattMs));
     } finally {
       this.connecting = false;
     }
@@ -162,8 +170,12 @@ export class Device extends Interface {
     if (this.connecting && !this.Connected) this.abortConnect = true;
     if (!this.Connected || this.disconnecting) return;
     this.disconnecting = true;
-    // bluetoothd replies before it signals Connected=false; clients that stop listening on
-    // the reply never see the disconnect. Keep that ordering.
+    // bluetoothd signals ServicesResolved=false before its reply, and Connected=false only
+    // after it; clients that stop listening on the reply never see the disconnect.
+    if (this.ServicesResolved) {
+      this.ServicesResolved = false;
+      changed(this, { ServicesResolved: false });
+    }
     this.linkDown = new Promise((resolve) => {
       setTimeout(() => {
         this.conn?.end('central');
@@ -205,8 +217,10 @@ export class Device extends Interface {
     this.response = undefined;
     for (const p of this.gattPaths.reverse()) this.host.tree.remove(p);
     this.gattPaths = [];
-    this.ServicesResolved = false;
-    changed(this, { ServicesResolved: false });
+    if (this.ServicesResolved) {
+      this.ServicesResolved = false;
+      changed(this, { ServicesResolved: false });
+    }
     this.Connected = false;
     this.disconnecting = false;
     changed(this, { Connected: false });

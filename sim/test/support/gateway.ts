@@ -89,7 +89,7 @@ export class Link {
 /** node-ble on the simulator's bus, and a dbus-next connection for raw Device1 properties. */
 export class Gateway {
   private readonly ble: { bluetooth: nodeBle.Bluetooth; destroy(): void };
-  private readonly raw: dbus.MessageBus;
+  readonly raw: dbus.MessageBus;
   private readonly devices = new Map<string, nodeBle.Device>();
   adapter!: nodeBle.Adapter;
 
