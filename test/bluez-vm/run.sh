@@ -57,8 +57,9 @@ timeout --foreground -k 10 "${BLUEZ_VM_TIMEOUT:-540}" qemu-system-x86_64 \
   -machine q35,accel=$accel -cpu "${BLUEZ_VM_CPU:-max}" -smp "${BLUEZ_VM_SMP:-2}" -m 2048 \
   -nographic -no-reboot -nic none \
   -kernel "$cache/vmlinuz" -initrd "$cache/initrd.gz" \
-  -append "console=ttyS0 quiet panic=-1 bluezvm.work=$work bluezvm.run=$here/guest.sh" \
+  -append "console=ttyS0 quiet panic=-1 bluezvm.work=$work bluezvm.repo=$root bluezvm.run=$here/guest.sh" \
   -virtfs local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap \
+  -virtfs local,path="$root",mount_tag=repo,readonly=on,security_model=none,multidevs=remap \
   -virtfs local,path="$work",mount_tag=work,security_model=none \
   </dev/null 2>&1 | tee "$work/console.log"
 qemu=${PIPESTATUS[0]}
