@@ -7,13 +7,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startRas } from '@igrs-smartlock/ras';
-import { BluezGateway } from '../../src/bgw/bluez.js';
-import { registerBsld } from '../../src/bgw/registration.js';
-import { silentLogger } from '../../src/logger.js';
-import { RasClient } from '../../src/rac/client.js';
-import { CredentialStore } from '../../src/rac/credentials.js';
+import type { RasClient } from '../../src/rac/client.js';
 import { Controller, HapType, HomebridgeProcess } from '../support/homebridge.js';
-import { makeLocks, startStack, type Stack } from '../support/stack.js';
+import { makeLocks, registerLocks, startStack, type Stack } from '../support/stack.js';
 
 const UNSECURED = 0;
 const SECURED = 1;
@@ -35,22 +31,7 @@ for (const major of [1, 2] as const) {
     before(async function () {
       this.timeout(90_000);
       stack = await startStack({ locks, masterKey });
-      // The owner registers both locks once, as the set-up page would.
-      const store = await CredentialStore.open(path.join(stack.dir, 'setup-cred.json'), stack.ras.url);
-      const setup = new RasClient({ baseUrl: stack.ras.url, store, login: stack.user, log: silentLogger });
-      process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
-      const bluez = await BluezGateway.open({ log: silentLogger });
-      try {
-        const seen = new Set<string>();
-        const sub = bluez.sightings$.subscribe((s) => seen.add(s.deviceId));
-        await bluez.startScanning();
-        while (!locks.every((l) => seen.has(l.deviceId))) await new Promise((r) => setTimeout(r, 50));
-        sub.unsubscribe();
-        await setup.login();
-        for (const lock of locks) await registerBsld(bluez.link(lock.deviceId), setup, { name: lock.name, setupCode: lock.setupCode });
-      } finally {
-        await bluez.close();
-      }
+      const setup = await registerLocks(stack, locks);
       remote = setup;
       hb = await HomebridgeProcess.start({
         major,

@@ -6,8 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startRas, type RasHandle } from '@igrs-smartlock/ras';
+import { startRas, type RasHandle, type RasOptions } from '@igrs-smartlock/ras';
 import { startSimulator, type LatencyName, type Simulator } from '@igrs-smartlock/sim/testing';
+import { BluezGateway } from '../../src/bgw/bluez.js';
+import { registerBsld } from '../../src/bgw/registration.js';
+import { silentLogger } from '../../src/logger.js';
+import { RasClient } from '../../src/rac/client.js';
+import { CredentialStore } from '../../src/rac/credentials.js';
 
 export interface TestLock {
   deviceId: string;
@@ -38,9 +43,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { locks: TestLock[]; latency?: LatencyName; motorMs?: number; masterKey?: Buffer }): Promise<Stack> {
+export async function startStack(options: {
+  locks: TestLock[];
+  latency?: LatencyName;
+  motorMs?: number;
+  masterKey?: Buffer;
+  rateLimits?: RasOptions['rateLimits'];
+}): Promise<Stack> {
   const dir = await mkdtemp(path.join(tmpdir(), 'igrs-stack-'));
-  const ras = await startRas({ dbPath: path.join(dir, 'ras.sqlite'), port: 0, masterKey: options.masterKey ?? randomBytes(32), logger: false });
+  const ras = await startRas({
+    dbPath: path.join(dir, 'ras.sqlite'),
+    port: 0,
+    masterKey: options.masterKey ?? randomBytes(32),
+    logger: false,
+    ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+  });
   await ras.provision(options.locks.map((l) => ({ deviceId: l.deviceId, deviceKey: l.deviceKey, setupCode: l.setupCode, model: 'SIM-1' })));
   const identifier = `owner-${randomBytes(3).toString('hex')}@example.com`;
   const password = 'correct horse battery staple';
@@ -61,4 +78,32 @@ export async function startStack(options: { locks: TestLock[]; latency?: Latency
       await ras.close().catch(() => undefined);
     },
   };
+}
+
+/**
+ * The owner registers locks once, as the set-up page would: scan until every lock was seen,
+ * then Tables 3/4 with each setup code. Returns the signed-in client.
+ */
+export async function registerLocks(
+  stack: Stack,
+  locks: TestLock[],
+  user: { identifier: string; password: string } = stack.user,
+  rasUrl = stack.ras.url,
+): Promise<RasClient> {
+  const store = await CredentialStore.open(path.join(stack.dir, `setup-cred-${randomBytes(3).toString('hex')}.json`), rasUrl);
+  const client = new RasClient({ baseUrl: rasUrl, store, login: user, log: silentLogger });
+  process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
+  const bluez = await BluezGateway.open({ log: silentLogger });
+  try {
+    const seen = new Set<string>();
+    const sub = bluez.sightings$.subscribe((s) => seen.add(s.deviceId));
+    await bluez.startScanning();
+    while (!locks.every((l) => seen.has(l.deviceId))) await new Promise((r) => setTimeout(r, 50));
+    sub.unsubscribe();
+    await client.login();
+    for (const lock of locks) await registerBsld(bluez.link(lock.deviceId), client, { name: lock.name, setupCode: lock.setupCode });
+  } finally {
+    await bluez.close();
+  }
+  return client;
 }
