@@ -30,8 +30,8 @@ realistic latency profiles), 4 twenty locks at once, 5 soak (connect → operate
 
 Options:
   --quick                 a smoke run (few iterations, few soak cycles; CI runs this)
-  --iterations N          interleaved product/floor pairs per latency profile (default 200, quick 12)
-  --soak N                soak cycles (default 10000, quick 300)
+  --iterations N          interleaved product/floor pairs per latency profile (default 200, quick 6)
+  --soak N                soak cycles (default 10000, quick 200)
   --profiles LIST         latency profiles, comma-separated: zero,realistic (default both)
   --homebridge 1|2        Homebridge major to run (default 1)
   --ras-seconds N         seconds per RAS load phase (default 10, quick 2)
@@ -98,8 +98,8 @@ function parseOptions(argv: string[]): Options | 'help' {
   const quick = values.quick;
   return {
     quick,
-    iterations: int(values.iterations, quick ? 12 : 200, 'iterations'),
-    soak: int(values.soak, quick ? 300 : 10_000, 'soak'),
+    iterations: int(values.iterations, quick ? 6 : 200, 'iterations'),
+    soak: int(values.soak, quick ? 200 : 10_000, 'soak'),
     profiles: profiles as LatencyName[],
     homebridge: values.homebridge === '2' ? 2 : 1,
     rasSeconds: int(values['ras-seconds'], quick ? 2 : 10, 'ras-seconds'),
