@@ -444,6 +444,7 @@ async function startUpAndSoak(rig: Rig, cycles: number, rows: ResultRow[]): Prom
   const t0soak = performance.now();
   await runCycles(cycles, true);
   const soakMs = performance.now() - t0soak;
+  clearInterval(progress);
   await sleep(500);
   const rulesAfter = await stats.matchRulesOf(pid);
   const rssAfter = await rssOf(pid);

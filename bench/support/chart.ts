@@ -11,8 +11,8 @@ export interface Series {
 }
 
 const W = 760;
-const H = 400;
-const M = { left: 60, right: 20, top: 30, bottom: 80 };
+const H = 440;
+const M = { left: 60, right: 20, top: 30, bottom: 120 };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
