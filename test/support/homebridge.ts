@@ -78,6 +78,11 @@ export class HomebridgeProcess {
     return this.options.port;
   }
 
+  /** The Homebridge process itself (the plugin runs in it), while it runs. */
+  get pid(): number | undefined {
+    return this.exitCode === undefined ? this.child?.pid : undefined;
+  }
+
   get storage(): string {
     return this.options.storage;
   }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startRas, type RasHandle } from '@igrs-smartlock/ras';
+import { startRas, type RasHandle, type RasOptions } from '@igrs-smartlock/ras';
 import { startSimulator, type LatencyName, type Simulator } from '@igrs-smartlock/sim/testing';
 import { BluezGateway } from '../../src/bgw/bluez.js';
 import { registerBsld } from '../../src/bgw/registration.js';
@@ -43,9 +43,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { locks: TestLock[]; latency?: LatencyName; motorMs?: number; masterKey?: Buffer }): Promise<Stack> {
+export async function startStack(options: {
+  locks: TestLock[];
+  latency?: LatencyName;
+  motorMs?: number;
+  masterKey?: Buffer;
+  rateLimits?: RasOptions['rateLimits'];
+}): Promise<Stack> {
   const dir = await mkdtemp(path.join(tmpdir(), 'igrs-stack-'));
-  const ras = await startRas({ dbPath: path.join(dir, 'ras.sqlite'), port: 0, masterKey: options.masterKey ?? randomBytes(32), logger: false });
+  const ras = await startRas({
+    dbPath: path.join(dir, 'ras.sqlite'),
+    port: 0,
+    masterKey: options.masterKey ?? randomBytes(32),
+    logger: false,
+    ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+  });
   await ras.provision(options.locks.map((l) => ({ deviceId: l.deviceId, deviceKey: l.deviceKey, setupCode: l.setupCode, model: 'SIM-1' })));
   const identifier = `owner-${randomBytes(3).toString('hex')}@example.com`;
   const password = 'correct horse battery staple';
@@ -68,10 +80,14 @@ export async function startStack(options: { locks: TestLock[]; latency?: Latency
   };
 }
 
-/** A signed-in RAC of the stack's user (what a phone app or the set-up page is). */
-export async function ownerClient(stack: Stack, file = 'owner-cred.json'): Promise<RasClient> {
+/** A signed-in RAC of the stack's user, or of another (what a phone app or the set-up page is). */
+export async function ownerClient(
+  stack: Stack,
+  file = 'owner-cred.json',
+  user: { identifier: string; password: string } = stack.user,
+): Promise<RasClient> {
   const store = await CredentialStore.open(path.join(stack.dir, file), stack.ras.url);
-  const client = new RasClient({ baseUrl: stack.ras.url, store, login: { identifier: stack.user.identifier, password: stack.user.password }, log: silentLogger });
+  const client = new RasClient({ baseUrl: stack.ras.url, store, login: { identifier: user.identifier, password: user.password }, log: silentLogger });
   await client.login();
   return client;
 }
