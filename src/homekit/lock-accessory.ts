@@ -74,9 +74,25 @@ export class LockAccessory {
   }
 
   /** The hub rediscovered the lock (renamed, new advert key): keep the accessory, new data. */
-  rebind(lock: HubLock): void {
+  rebind(lock: HubLock, name: string): void {
     this.lock = lock;
     this.accessory.context.info = lock.info;
+    this.rename(name);
+  }
+
+  /**
+   * A name from the RAS or a `locks[].name` override reaches an accessory that Homebridge
+   * restored from its cache too, not only a new one. The Home app keeps a name the user gave it.
+   */
+  rename(name: string): void {
+    if (this.accessory.displayName === name) return;
+    const { Service: S, Characteristic: C } = this.api.hap;
+    this.log.info(`Renaming lock "${this.accessory.displayName}" to "${name}"`);
+    this.accessory.updateDisplayName(name);
+    this.accessory.getService(S.AccessoryInformation)?.setCharacteristic(C.Name, name);
+    this.lockService.setCharacteristic(C.Name, name);
+    this.batteryService.setCharacteristic(C.Name, `${name} battery`);
+    this.accessory.getService(S.ContactSensor)?.setCharacteristic(C.Name, `${name} door`);
   }
 
   dispose(): void {

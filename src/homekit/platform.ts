@@ -58,13 +58,13 @@ export class IgrsSmartLockPlatform implements DynamicPlatformPlugin {
     const fresh: PlatformAccessory<LockContext>[] = [];
     for (const [deviceId, lock] of locks) {
       const uuid = this.api.hap.uuid.generate(`${PLUGIN_NAME}:${deviceId}`);
+      const name = config.locks.get(deviceId)?.name ?? lock.info.name;
       const existing = this.live.get(uuid);
       if (existing) {
-        existing.rebind(lock);
+        existing.rebind(lock, name);
         continue;
       }
       let accessory = this.cached.get(uuid);
-      const name = config.locks.get(deviceId)?.name ?? lock.info.name;
       if (!accessory) {
         accessory = new this.api.platformAccessory<LockContext>(name, uuid);
         accessory.context = { deviceId };
@@ -73,7 +73,9 @@ export class IgrsSmartLockPlatform implements DynamicPlatformPlugin {
         this.log.info(`Adding lock "${name}" (${deviceId}, ${lock.info.role})`);
       }
       accessory.context.info = lock.info;
-      this.live.set(uuid, new LockAccessory(this.api, this.log, hub, accessory, lock, config.locks.get(deviceId)?.hideDoorSensor ?? false));
+      const live = new LockAccessory(this.api, this.log, hub, accessory, lock, config.locks.get(deviceId)?.hideDoorSensor ?? false);
+      live.rename(name);
+      this.live.set(uuid, live);
     }
     if (fresh.length) this.api.registerPlatformAccessories(PLUGIN_NAME, PLATFORM_NAME, fresh);
 

@@ -162,6 +162,19 @@ for (const major of [1, 2] as const) {
       assert.ok(!hb.logs.slice(from).some((l) => /Signed in to the RAS/.test(l)), 'used the stored refresh token');
     });
 
+    it('renames a cached accessory when the config gives the lock a name, after a restart', async () => {
+      const pairing = home.pairingData;
+      await home.close();
+      await hb.writeConfig({ ...hb.options.platform, locks: [{ deviceId: front.deviceId, name: 'Front door' }] });
+      await hb.restart();
+      home = await Controller.pair(hb.port, pairing);
+      await hb.waitForLog(/Renaming lock "Door 1" to "Front door"/, 15_000);
+      const name = await home.find(front.deviceId, HapType.AccessoryInformation, HapType.Name);
+      assert.equal(await home.get(name!), 'Front door');
+      assert.equal(await home.get((await home.find(front.deviceId, HapType.LockMechanism, HapType.Name))!), 'Front door');
+      assert.equal(await home.find(front.deviceId, HapType.LockMechanism, HapType.LockCurrentState), current(front), 'the same accessory, renamed');
+    });
+
     it('never writes the password, tokens or device keys to its log; keeps tokens in a 0600 file', async () => {
       const file = credentialsFile(hb.storage, stack.ras.url);
       assert.equal((await stat(file)).mode & 0o777, 0o600);
