@@ -43,3 +43,18 @@ export function useSimulator(options: SimulatorOptions): { readonly sim: Simulat
     },
   };
 }
+
+/**
+ * Waits until a node-ble Device's ServicesResolved is true. node-ble's gatt() reads the property
+ * and only then subscribes to its change; bluetoothd (and so the emulator) resolves services just
+ * after the Connect reply, so the change can fall between the two and gatt() waits forever. A
+ * careful client of node-ble calls this between connect() and gatt().
+ */
+export async function servicesResolved(device: object, timeoutMs = 5000): Promise<void> {
+  const props = (device as { helper: { prop(name: string): Promise<unknown> } }).helper;
+  const deadline = Date.now() + timeoutMs;
+  while ((await props.prop('ServicesResolved')) !== true) {
+    if (Date.now() > deadline) throw new Error(`ServicesResolved did not become true within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

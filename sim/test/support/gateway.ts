@@ -9,6 +9,7 @@ import {
   RESPONSE_CHAR_UUID,
   deviceIdToAddress,
 } from 'homebridge-igrs-smartlock/protocol';
+import { servicesResolved } from '../../src/testing.js';
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -47,15 +48,7 @@ export class Link {
 
   static async open(device: nodeBle.Device): Promise<Link> {
     await device.connect();
-    // node-ble's gatt() reads ServicesResolved and only then subscribes to its change; bluetoothd
-    // (and so the emulator) resolves services just after the Connect reply, so the change can fall
-    // between the two and gatt() waits forever. Wait for it here first, as a careful client does.
-    const props = (device as unknown as { helper: { prop(name: string): Promise<unknown> } }).helper;
-    const deadline = Date.now() + 3000;
-    while ((await props.prop('ServicesResolved')) !== true) {
-      if (Date.now() > deadline) throw new Error('ServicesResolved did not become true within 3000 ms');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await servicesResolved(device, 3000);
     const gatt = await withTimeout(device.gatt(), 3000, 'gatt()');
     const service = await gatt.getPrimaryService(BSLD_SERVICE_UUID);
     const servicePath = (service as unknown as { service: string }).service;
