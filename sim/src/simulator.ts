@@ -91,6 +91,18 @@ export class SimulatedLock {
     this.sim.emulator.setOutOfRange(this.deviceId, true);
   }
 
+  /**
+   * BlueZ forgets the lock, as after a reboot of the gateway's host (an unbonded device is not
+   * restored) or when its temporary-device timeout ends: its Device1 objects go until an advert
+   * is heard again.
+   */
+  forget(): void {
+    for (const adapter of this.sim.emulator.adapters) {
+      const device = adapter.device(this.deviceId);
+      if (device) adapter.RemoveDevice(device.path);
+    }
+  }
+
   /** Back in range. */
   back(): void {
     this.sim.emulator.setOutOfRange(this.deviceId, false);

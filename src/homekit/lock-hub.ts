@@ -3,7 +3,7 @@
  * events) and the BGW part (BlueZ, one LockSession per lock, adverts) joined, with each lock's
  * view as an observable. Everything here retries in the background; nothing throws at Homebridge.
  */
-import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, filter, firstValueFrom, type Subscription } from 'rxjs';
 import { AdvertTracker } from '../bgw/advert-tracker.js';
 import { BluezGateway, type Sighting } from '../bgw/bluez.js';
 import { BgwError, withTimeout } from '../bgw/errors.js';
@@ -46,6 +46,21 @@ export interface HubOptions {
 
 const REDISCOVERY_MS = 10 * 60_000;
 const STARTUP_GRACE_MS = 8_000;
+/**
+ * After a reboot BlueZ knows no unbonded device until discovery hears it, and a lock may
+ * advertise only every second or two; an operation on a lock not heard yet waits this long.
+ */
+const FIRST_ADVERT_GRACE_MS = 8_000;
+/** A first look that found the lock unreachable is tried again when it is heard, at most this often. */
+const FIRST_LOOK_RETRY_MS = 30_000;
+
+interface SessionEntry {
+  session: LockSession;
+  subs: Subscription[];
+  tracker?: AdvertTracker;
+  /** Set when the first look found the lock unreachable: when to try again once it is heard. */
+  lookAgainAt?: number;
+}
 
 export class LockHub {
   readonly locks$ = new BehaviorSubject<ReadonlyMap<string, HubLock>>(new Map());
@@ -54,7 +69,9 @@ export class LockHub {
   private client: RasClient | undefined;
   private store: CredentialStore | undefined;
   private bluez: BluezGateway | undefined;
-  private readonly sessions = new Map<string, { session: LockSession; subs: Subscription[]; tracker?: AdvertTracker }>();
+  private readonly sessions = new Map<string, SessionEntry>();
+  /** Locks the adapter has reported since Bluetooth opened (adverts, or objects BlueZ kept). */
+  private readonly heard = new Set<string>();
   private readonly subs: Subscription[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private pendingEvents = new Map<string, ReportedEvent[]>();
@@ -95,6 +112,7 @@ export class LockHub {
     if (!this.sessions.has(deviceId)) await withTimeout(this.ready, STARTUP_GRACE_MS, 'waiting for Bluetooth').catch(() => undefined);
     const entry = this.sessions.get(deviceId);
     if (!entry) throw new BgwError('unreachable', this.bluez ? 'the lock is not known to this gateway' : 'Bluetooth is not available');
+    if (!this.heard.has(deviceId)) await this.firstAdvert(deviceId);
     try {
       const snapshot = await entry.session.operate(op);
       this.setReachable(deviceId, true);
@@ -229,15 +247,34 @@ export class LockHub {
           if (info) this.updateView(deviceId, { model: info.model, firmware: info.firmware });
         }),
       ];
-      this.sessions.set(deviceId, { session, subs, ...(tracker ? { tracker } : {}) });
-      // One authenticated look at each lock at start: real state (and door sensor) for HomeKit,
-      // and the anchor that lets its sealed adverts count afterwards.
-      this.later(500 + this.sessions.size * 250, async () => {
-        await session.operate('status').catch((err: unknown) => {
-          this.log.warn(`${this.nameOf(deviceId)}: first status query failed: ${message(err)}`);
-        });
-      });
+      const entry: SessionEntry = { session, subs, ...(tracker ? { tracker } : {}) };
+      this.sessions.set(deviceId, entry);
+      this.later(500 + this.sessions.size * 250, () => this.firstLook(deviceId, entry));
     }
+  }
+
+  /**
+   * One authenticated look at each lock at start: real state (and door sensor) for HomeKit, and
+   * the anchor that lets its sealed adverts count afterwards. A lock out of reach gets its look
+   * when the adapter hears it, or its sealed adverts would be ignored until the first operation.
+   */
+  private async firstLook(deviceId: string, entry: SessionEntry): Promise<void> {
+    try {
+      await entry.session.operate('status');
+    } catch (err) {
+      if (this.stopped || this.sessions.get(deviceId) !== entry) return;
+      const unreached = err instanceof BgwError && ['unreachable', 'timeout', 'busy', 'disconnected'].includes(err.code);
+      if (unreached) entry.lookAgainAt = Date.now() + (this.heard.has(deviceId) ? FIRST_LOOK_RETRY_MS : 0);
+      this.log.warn(`${this.nameOf(deviceId)}: first status query failed: ${message(err)}${unreached ? '; will look again when the adapter hears it' : ''}`);
+    }
+  }
+
+  /** Resolves at the lock's first sighting, or after the grace; never rejects. */
+  private async firstAdvert(deviceId: string): Promise<void> {
+    const bluez = this.bluez;
+    if (!bluez) return;
+    this.log.debug(`${this.nameOf(deviceId)}: not heard by the adapter yet; waiting up to ${FIRST_ADVERT_GRACE_MS / 1000} s for its advert`);
+    await withTimeout(firstValueFrom(bluez.sightings$.pipe(filter((s) => s.deviceId === deviceId))), FIRST_ADVERT_GRACE_MS, 'the first advert').catch(() => undefined);
   }
 
   private async dropSession(deviceId: string): Promise<void> {
@@ -257,7 +294,13 @@ export class LockHub {
         await this.updateReach();
       });
     }
+    this.heard.add(s.deviceId);
     const entry = this.sessions.get(s.deviceId);
+    if (entry?.lookAgainAt !== undefined && Date.now() >= entry.lookAgainAt) {
+      delete entry.lookAgainAt;
+      this.log.info(`${this.nameOf(s.deviceId)}: heard by the adapter; looking at it now`);
+      this.later(0, () => this.firstLook(s.deviceId, entry));
+    }
     if (!entry?.tracker || !s.advert?.registered) return;
     const state = entry.tracker.observe(s.advert.sealed);
     if (!state) return;

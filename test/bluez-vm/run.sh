@@ -5,7 +5,7 @@
 # gateway on hci0. Prints the guest's counts and appends them to $MOCHA_COUNTS_FILE (.ci/run
 # sums those). A VM that cannot be built or booted, or a guest that reports nothing, is a failure.
 #
-# Environment: BLUEZ_VM_TIMEOUT (seconds for the whole boot, default 540), BLUEZ_VM_KVM=1 (try
+# Environment: BLUEZ_VM_TIMEOUT (seconds for the whole boot, default 900), BLUEZ_VM_KVM=1 (try
 # KVM; it aborted on the machines this was written on), BLUEZ_VM_GREP (mocha --grep),
 # BLUEZ_SOAK_CYCLES (default 12: each cycle takes seconds under TCG; 500 is the long soak),
 # BLUEZ_VM_SMP (guest CPUs, default 2), BLUEZ_VM_CPU (default max), BLUEZ_VM_VERBOSE=1.
@@ -53,7 +53,7 @@ accel=tcg
 if [ "${BLUEZ_VM_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then accel=kvm; fi
 echo "bluez-vm: booting ($accel, ${BLUEZ_VM_SMP:-2} CPUs); guest output follows"
 set +e
-timeout --foreground -k 10 "${BLUEZ_VM_TIMEOUT:-540}" qemu-system-x86_64 \
+timeout --foreground -k 10 "${BLUEZ_VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -machine q35,accel=$accel -cpu "${BLUEZ_VM_CPU:-max}" -smp "${BLUEZ_VM_SMP:-2}" -m 2048 \
   -nographic -no-reboot -nic none \
   -kernel "$cache/vmlinuz" -initrd "$cache/initrd.gz" \
@@ -66,7 +66,7 @@ qemu=${PIPESTATUS[0]}
 set -e
 elapsed=$(( $(date +%s) - started ))
 
-[ "$qemu" -ne 124 ] || fail "the VM did not finish within ${BLUEZ_VM_TIMEOUT:-540} s (console: $work/console.log)"
+[ "$qemu" -ne 124 ] || fail "the VM did not finish within ${BLUEZ_VM_TIMEOUT:-900} s (console: $work/console.log)"
 [ "$qemu" -eq 0 ] || fail "qemu exited with $qemu (console: $work/console.log)"
 [ -s "$work/counts" ] || fail "the guest reported no test counts: the stack or mocha did not start (logs in $work)"
 

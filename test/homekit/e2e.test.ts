@@ -175,6 +175,26 @@ for (const major of [1, 2] as const) {
       assert.equal(await home.find(front.deviceId, HapType.LockMechanism, HapType.LockCurrentState), current(front), 'the same accessory, renamed');
     });
 
+    it('after a restart where BlueZ has not heard a lock yet, an operation waits for its advert and the first look follows it', async () => {
+      const pairing = home.pairingData;
+      await home.close();
+      await hb.stop();
+      const lock = stack.sim.lock(front.deviceId);
+      lock.outOfRange();
+      lock.forget();
+      const from = hb.logs.length;
+      await hb.restart();
+      home = await Controller.pair(hb.port, pairing);
+      await hb.waitForLog(/first status query failed: .*will look again when the adapter hears it/, 20_000, from);
+      await home.set(target(front), SECURED);
+      await new Promise((r) => setTimeout(r, 1_000));
+      lock.back();
+      await hb.waitForLog(/heard by the adapter; looking at it now/, 10_000, from);
+      await home.waitFor(current(front), SECURED);
+      assert.equal(lock.snapshot().lockState, SECURED);
+      assert.ok(!hb.logs.slice(from).some((l) => /lock failed/.test(l)), 'the operation waited for the advert instead of failing');
+    });
+
     it('never writes the password, tokens or device keys to its log; keeps tokens in a 0600 file', async () => {
       const file = credentialsFile(hb.storage, stack.ras.url);
       assert.equal((await stat(file)).mode & 0o777, 0o600);
