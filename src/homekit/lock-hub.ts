@@ -79,6 +79,14 @@ export class LockHub {
     return this.options.log;
   }
 
+  /**
+   * True while the Bluetooth adapter is removed or powered off: no lock can be reached or heard,
+   * so HomeKit answers No Response rather than a state nothing can confirm.
+   */
+  get bluetoothLost(): boolean {
+    return this.bluez !== undefined && this.bluez.adapterStatus !== 'ready';
+  }
+
   /** Starts everything; failures are logged and retried, never thrown. */
   async start(cached: BsldInfo[] = []): Promise<void> {
     const { config, storagePath } = this.options;
@@ -198,7 +206,10 @@ export class LockHub {
       companyId: config.companyId,
       log: this.log,
     });
-    this.subs.push(this.bluez.sightings$.subscribe((s) => { this.onSighting(s); }));
+    this.subs.push(
+      this.bluez.sightings$.subscribe((s) => { this.onSighting(s); }),
+      this.bluez.adapter$.subscribe((status) => { this.onAdapter(status); }),
+    );
     this.ensureSessions();
     await this.bluez.startScanning();
     await this.updateReach().catch(() => undefined);
@@ -238,6 +249,29 @@ export class LockHub {
         });
       });
     }
+  }
+
+  private adapterWasLost = false;
+
+  private onAdapter(status: 'ready' | 'off' | 'gone'): void {
+    if (status !== 'ready') {
+      this.adapterWasLost = true;
+      for (const deviceId of this.locks$.value.keys()) this.setReachable(deviceId, false);
+      return;
+    }
+    if (!this.adapterWasLost) return;
+    this.adapterWasLost = false;
+    this.log.info('Bluetooth is back; asking each lock for its state');
+    // Nothing was heard while the adapter was away: an authenticated look at each lock, as at start.
+    let i = 0;
+    for (const [deviceId, { session }] of this.sessions) {
+      this.later(500 + i++ * 250, async () => {
+        await session.operate('status').catch((err: unknown) => {
+          this.log.warn(`${this.nameOf(deviceId)}: status query after Bluetooth returned failed: ${message(err)}`);
+        });
+      });
+    }
+    this.later(2_000, () => this.updateReach());
   }
 
   private async dropSession(deviceId: string): Promise<void> {
