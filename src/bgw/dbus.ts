@@ -146,9 +146,10 @@ export class BluezBus {
     } catch (err) {
       if (err instanceof BgwError) throw err;
       const name = dbusErrorName(err);
-      throw new BgwError('bus', `${member} on ${path} failed: ${name || (err instanceof Error ? err.message : String(err))}`, {
-        cause: err,
-      });
+      // BlueZ's text says more than its error name (Failed: le-connection-abort-by-local).
+      const text = err && typeof err === 'object' && 'text' in err && typeof err.text === 'string' ? err.text : '';
+      const why = name ? `${name}${text ? ` (${text})` : ''}` : err instanceof Error ? err.message : String(err);
+      throw new BgwError('bus', `${member} on ${path} failed: ${why}`, { cause: err });
     }
   }
 

@@ -42,7 +42,8 @@ function mapBusError(err: unknown, what: string): BgwError {
   if (/UnknownObject|UnknownInterface|DoesNotExist|InvalidArgs|UnknownMethod/.test(`${name} ${text}`)) {
     return new BgwError('unreachable', `${what}: the adapter has not seen the lock (out of range, or not yet discovered)`, { cause: err });
   }
-  if (name === 'org.bluez.Error.InProgress' || /InProgress|le-connection-abort/.test(text)) {
+  // An LE connect aborted twice is a lock that does not answer (Failed below), not a busy BlueZ.
+  if (name === 'org.bluez.Error.InProgress' || /InProgress/.test(text)) {
     return new BgwError('busy', `${what}: BlueZ is busy with this lock`, { cause: err });
   }
   if (name === 'org.bluez.Error.NotConnected' || /NotConnected|Not connected/.test(text)) {
@@ -237,9 +238,12 @@ export class BsldLink {
   }
 
   private async callRaw(path: string, member: string, signature: string, body: unknown[]): Promise<unknown[]> {
+    const losses = this.losses;
     try {
       return await this.bus.call(path, CHARACTERISTIC, member, signature, body, this.timeouts.gattMs);
     } catch (err) {
+      // The characteristic's object goes with the link: UnknownObject then means a lost link.
+      if (this.losses !== losses || !this.connected) throw new BgwError('disconnected', `${member}: the link was lost`, { cause: err });
       throw mapBusError(err, member);
     }
   }
