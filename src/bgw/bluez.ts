@@ -150,6 +150,10 @@ export class BluezGateway {
   async startScanning(): Promise<void> {
     this.scanning = true;
     if (this.status.value !== 'ready') throw new BgwError('unreachable', this.unavailableReason());
+    await this.scan();
+  }
+
+  private async scan(): Promise<void> {
     if (this.scanSubs.length === 0) {
       const path = this.path;
       this.scanSubs.push(
@@ -220,7 +224,7 @@ export class BluezGateway {
   }
 
   /** The adapter is back (maybe under another path): powered, re-acquired, scanning again. */
-  private regain(path: string): void {
+  private regain(path: string, attempt = 0): void {
     if (this.closed || this.returning) return;
     this.returning = (async () => {
       try {
@@ -233,12 +237,19 @@ export class BluezGateway {
         // node-ble's Adapter is bound to one path: a new one for the returned adapter.
         this.adapter = await withTimeout(this.bluetooth.getAdapter(name), 5_000, 'finding the returned adapter');
         await this.ensurePowered();
+        // Discovery first: a returned adapter knows no device until it has heard it again.
+        if (this.scanning) await this.scan();
         for (const link of this.links.values()) link.setAdapter(path);
         this.status.next('ready');
         this.options.log.info(`Bluetooth adapter ${this.adapterAddress} is back as ${name}`);
-        if (this.scanning) await this.startScanning();
       } catch (err) {
-        this.options.log.error(`Bluetooth adapter ${this.adapterAddress} came back but cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+        const again = attempt < 5 ? `; trying again in ${2 ** attempt} s` : '';
+        this.options.log.error(`Bluetooth adapter ${this.adapterAddress} came back but cannot be used: ${err instanceof Error ? err.message : String(err)}${again}`);
+        if (again) {
+          setTimeout(() => {
+            if (this.status.value !== 'ready') this.regain(this.path, attempt + 1);
+          }, 1_000 * 2 ** attempt).unref();
+        }
       }
     })().finally(() => {
       this.returning = undefined;
