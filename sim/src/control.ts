@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Simulator, SimulatedLock } from './simulator.js';
-import type { LatencyName, LatencyProfile } from './bluez/faults.js';
+import { parseDropStep, type LatencyName, type LatencyProfile } from './bluez/faults.js';
 
 export const COMMAND_HELP = `commands ([id] may be left out when there is one lock; it is a deviceId or a name):
   status [id]                      state of every lock, or one
@@ -20,9 +20,14 @@ export const COMMAND_HELP = `commands ([id] may be left out when there is one lo
   fail-connect [id] [failed|in-progress] [N]   the next N connects fail
   drop [id]                        drop the live link now
   drop-after [id] N                drop the link after the N-th Command write of a connection
+  drop-at [id] STEP                drop the link of the next connection at STEP: connect, connected,
+                                   services-resolved, start-notify, read-challenge, write:N,
+                                   notify:N (before the N-th notification), notified:N, disconnect
   silent [id] [on|off]             the lock never answers
   lock-latency [id] CONNECT_MS GATT_MS   extra latency for this lock
   latency zero|realistic|CONNECT_MS,GATT_MS   global latency profile
+  adapter-remove [hciN]            unplug an adapter (hci0 by default): links drop, objects removed
+  adapter-return [hciN] [unpowered]   plug the last removed adapter back (as hciN; powered unless told)
   clear [id]                       clear injected faults and backoff
   restart [id]                     power-cycle the lock (keeps its persisted state)
   help`;
@@ -48,7 +53,7 @@ function describeLock(l: SimulatedLock): string {
     f.outOfRange && 'out-of-range',
     f.silent && 'silent',
     f.connectFailures.length > 0 && `fail-connect×${f.connectFailures.length}`,
-    f.dropAfterWrites !== undefined && `drop-after ${f.dropAfterWrites}`,
+    f.dropAt !== undefined && `drop-at ${f.dropAt}`,
     (f.extraConnectMs > 0 || f.extraGattMs > 0) && `latency +${f.extraConnectMs}/${f.extraGattMs} ms`,
     s.blocked && 'bolt blocked',
     s.backoffMs > 0 && `backoff ${Math.ceil(s.backoffMs / 1000)} s`,
@@ -146,6 +151,24 @@ export function runCommand(sim: Simulator, line: string): string {
       const l = pick();
       l.dropAfterWrites(num('N'));
       return describeLock(l);
+    }
+    case 'drop-at': {
+      const l = pick();
+      const step = words.shift();
+      if (!step) throw new Error('drop-at: a step, please');
+      l.dropAt(parseDropStep(step));
+      return describeLock(l);
+    }
+    case 'adapter-remove': {
+      const id = words.shift() ?? 'hci0';
+      sim.removeAdapter(id);
+      return `${id} removed`;
+    }
+    case 'adapter-return': {
+      const id = words[0] && words[0] !== 'unpowered' ? words.shift() : undefined;
+      const powered = words.shift() !== 'unpowered';
+      sim.returnAdapter({ ...(id ? { id } : {}), powered });
+      return `adapter back${id ? ` as ${id}` : ''}${powered ? '' : ' (powered off)'}`;
     }
     case 'silent': {
       const l = pick();

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { PrivateBus } from './bus.js';
 import { BluezEmulator, type AdapterSpec } from './bluez/emulator.js';
-import { LockFaults, resolveLatency, type ConnectFailure, type LatencyName, type LatencyProfile } from './bluez/faults.js';
+import { LockFaults, resolveLatency, type ConnectFailure, type DropStep, type LatencyName, type LatencyProfile } from './bluez/faults.js';
 import type { EmulatedLock } from './bluez/device.js';
 import { FileStateStore, MemoryStateStore, SimLock, type Clock, type LockConfig, type LockSnapshot, type StateStore } from './lock/index.js';
 
@@ -123,6 +123,11 @@ export class SimulatedLock {
     this.faults.dropAfterWrites = n;
   }
 
+  /** The next connection to reach `step` loses its link there (see DropStep). */
+  dropAt(step: DropStep): void {
+    this.faults.dropAt = step;
+  }
+
   /** A lock that never answers (firmware hung): GATT works, nothing comes back. */
   silent(on = true): void {
     this.faults.silent = on;
@@ -203,6 +208,16 @@ export class Simulator {
   /** Switches the global latency profile at run time. */
   setLatency(latency: LatencyName | LatencyProfile): void {
     this.emulator.latency = resolveLatency(latency);
+  }
+
+  /** Unplugs an adapter: links drop, its devices and then the adapter leave the bus. */
+  removeAdapter(id = 'hci0'): void {
+    this.emulator.removeAdapter(id);
+  }
+
+  /** Plugs a removed adapter back (by default the last one, under its old hciN, powered by AutoEnable). */
+  returnAdapter(options: { address?: string; id?: string; powered?: boolean } = {}): void {
+    this.emulator.returnAdapter(options);
   }
 
   /** @internal */

@@ -9,7 +9,7 @@
 import { Simulator, type SimulatorOptions } from './simulator.js';
 
 export { Simulator, SimulatedLock, type LockSpec, type SimulatorOptions } from './simulator.js';
-export { LATENCY_PROFILES, LockFaults, type ConnectFailure, type LatencyName, type LatencyProfile } from './bluez/faults.js';
+export { LATENCY_PROFILES, LockFaults, parseDropStep, type ConnectFailure, type DropStep, type LatencyName, type LatencyProfile } from './bluez/faults.js';
 export { ManualClock, systemClock, type Clock } from './lock/clock.js';
 export type { LockSnapshot } from './lock/lock.js';
 

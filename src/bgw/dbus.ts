@@ -40,6 +40,7 @@ export class BluezBus {
   private readonly listeners = new Map<string, Set<PropertiesListener>>();
   private readonly prefixListeners = new Set<{ prefix: string; listener: (path: string, iface: string, changed: PropertyMap) => void }>();
   private readonly interfacesListeners = new Set<(path: string, ifaces: Record<string, PropertyMap>) => void>();
+  private readonly removedListeners = new Set<(path: string, ifaces: string[]) => void>();
   private bluezOwner: string | undefined;
   private started: Promise<void> | undefined;
 
@@ -96,9 +97,14 @@ export class BluezBus {
     return () => this.interfacesListeners.delete(listener);
   }
 
+  onInterfacesRemoved(listener: (path: string, ifaces: string[]) => void): () => void {
+    this.removedListeners.add(listener);
+    return () => this.removedListeners.delete(listener);
+  }
+
   /** The number of per-path listeners held, for leak tests. */
   get listenerCount(): number {
-    let n = this.interfacesListeners.size + this.prefixListeners.size;
+    let n = this.interfacesListeners.size + this.prefixListeners.size + this.removedListeners.size;
     for (const set of this.listeners.values()) n += set.size;
     return n;
   }
@@ -140,9 +146,10 @@ export class BluezBus {
     } catch (err) {
       if (err instanceof BgwError) throw err;
       const name = dbusErrorName(err);
-      throw new BgwError('bus', `${member} on ${path} failed: ${name || (err instanceof Error ? err.message : String(err))}`, {
-        cause: err,
-      });
+      // BlueZ's text says more than its error name (Failed: le-connection-abort-by-local).
+      const text = err && typeof err === 'object' && 'text' in err && typeof err.text === 'string' ? err.text : '';
+      const why = name ? `${name}${text ? ` (${text})` : ''}` : err instanceof Error ? err.message : String(err);
+      throw new BgwError('bus', `${member} on ${path} failed: ${why}`, { cause: err });
     }
   }
 
@@ -165,6 +172,10 @@ export class BluezBus {
       const path = msg.body[0] as string;
       const ifaces = unwrap(msg.body[1]) as Record<string, PropertyMap>;
       for (const l of [...this.interfacesListeners]) l(path, ifaces);
+    } else if (msg.interface === OBJECT_MANAGER && msg.member === 'InterfacesRemoved') {
+      const path = msg.body[0] as string;
+      const ifaces = msg.body[1] as string[];
+      for (const l of [...this.removedListeners]) l(path, ifaces);
     }
   }
 }

@@ -4,7 +4,7 @@ export type BgwErrorCode =
   | 'timeout'
   /** The adapter cannot see the lock (out of range, powered off, no such device). */
   | 'unreachable'
-  /** BlueZ is busy with this device (InProgress, le-connection-abort-by-local) after one retry. */
+  /** BlueZ is busy with this device (InProgress) after one retry. */
   | 'busy'
   /** The lock dropped the connection mid-operation. */
   | 'disconnected'

@@ -42,7 +42,8 @@ function mapBusError(err: unknown, what: string): BgwError {
   if (/UnknownObject|UnknownInterface|DoesNotExist|InvalidArgs|UnknownMethod/.test(`${name} ${text}`)) {
     return new BgwError('unreachable', `${what}: the adapter has not seen the lock (out of range, or not yet discovered)`, { cause: err });
   }
-  if (name === 'org.bluez.Error.InProgress' || /InProgress|le-connection-abort/.test(text)) {
+  // An LE connect aborted twice is a lock that does not answer (Failed below), not a busy BlueZ.
+  if (name === 'org.bluez.Error.InProgress' || /InProgress/.test(text)) {
     return new BgwError('busy', `${what}: BlueZ is busy with this lock`, { cause: err });
   }
   if (name === 'org.bluez.Error.NotConnected' || /NotConnected|Not connected/.test(text)) {
@@ -55,17 +56,22 @@ function mapBusError(err: unknown, what: string): BgwError {
 }
 
 export class BsldLink {
-  readonly path: string;
+  private devicePath: string;
+  /** Why connecting is refused at once: the adapter is gone or powered off (set by the gateway). */
+  private unavailable: string | undefined;
+  /** Counts losses of the link, so a step can tell the link it started on went down meanwhile. */
+  private losses = 0;
   private gattPaths: GattPaths | undefined;
   private readonly uuidByPath = new Map<string, string>();
   private connected = false;
   private servicesResolved = false;
-  private readonly unsubscribeDevice: () => void;
+  private unsubscribeDevice: () => void;
   private unsubscribeResponse: (() => void) | undefined;
   private readonly frameListeners = new Set<(frame: Buffer) => void>();
   private readonly disconnectListeners = new Set<() => void>();
   private readonly resolvedWaiters = new Set<() => void>();
   private readonly downWaiters = new Set<() => void>();
+  private readonly lossWaiters = new Set<() => void>();
 
   constructor(
     private readonly bus: BluezBus,
@@ -73,8 +79,39 @@ export class BsldLink {
     readonly deviceId: string,
     private readonly timeouts: LinkTimeouts = DEFAULT_LINK_TIMEOUTS,
   ) {
-    this.path = `${adapterPath}/dev_${deviceIdToAddress(deviceId).replaceAll(':', '_')}`;
-    this.unsubscribeDevice = bus.onProperties(this.path, (iface, changed) => {
+    this.devicePath = BsldLink.devicePathOf(adapterPath, deviceId);
+    this.unsubscribeDevice = this.watchDevice();
+  }
+
+  static devicePathOf(adapterPath: string, deviceId: string): string {
+    return `${adapterPath}/dev_${deviceIdToAddress(deviceId).replaceAll(':', '_')}`;
+  }
+
+  /** The lock's Device1 object path under the adapter in use. */
+  get path(): string {
+    return this.devicePath;
+  }
+
+  /**
+   * The adapter went away (`reason` says how) or came back, possibly under another hciN: a link
+   * on a gone adapter is lost, and connecting fails at once until it returns.
+   */
+  setAdapter(adapterPath: string | undefined, reason = 'the Bluetooth adapter is not available'): void {
+    if (adapterPath === undefined) {
+      this.unavailable = reason;
+      this.lost();
+      return;
+    }
+    this.unavailable = undefined;
+    const path = BsldLink.devicePathOf(adapterPath, this.deviceId);
+    if (path === this.devicePath) return;
+    this.unsubscribeDevice();
+    this.devicePath = path;
+    this.unsubscribeDevice = this.watchDevice();
+  }
+
+  private watchDevice(): () => void {
+    return this.bus.onProperties(this.devicePath, (iface, changed) => {
       if (iface === DEVICE) this.onDeviceChanged(changed);
     });
   }
@@ -96,6 +133,21 @@ export class BsldLink {
   }
 
   async connect(): Promise<void> {
+    if (this.unavailable) throw new BgwError('unreachable', this.unavailable);
+    const losses = this.losses;
+    try {
+      await this.connectSteps(losses);
+    } catch (err) {
+      if (this.unavailable) throw new BgwError('unreachable', this.unavailable, { cause: err });
+      if (this.losses === losses || (err instanceof BgwError && (err.code === 'disconnected' || err.code === 'unreachable'))) throw err;
+      // A step failing because the link went down under it (no services, NotConnected, a wait
+      // cut short) is one thing to the caller: the lock dropped the connection.
+      this.forget();
+      throw new BgwError('disconnected', `the link was lost while connecting (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+  }
+
+  private async connectSteps(losses: number): Promise<void> {
     const props = await this.bus.getAll(this.path, DEVICE).catch((err: unknown) => {
       throw mapBusError(err, 'looking up the lock');
     });
@@ -110,7 +162,13 @@ export class BsldLink {
           throw mapBusError(e, 'connecting (retry)');
         });
       }
+      // Connected=false may have been handled before this continuation: the reply and the
+      // signal can arrive in one read. connect() compares the loss count.
       this.connected = true;
+    }
+    if (this.losses !== losses) {
+      this.forget();
+      throw new BgwError('disconnected', 'the link was lost as it connected');
     }
     await this.waitServicesResolved();
     await this.resolveGatt();
@@ -180,9 +238,12 @@ export class BsldLink {
   }
 
   private async callRaw(path: string, member: string, signature: string, body: unknown[]): Promise<unknown[]> {
+    const losses = this.losses;
     try {
       return await this.bus.call(path, CHARACTERISTIC, member, signature, body, this.timeouts.gattMs);
     } catch (err) {
+      // The characteristic's object goes with the link: UnknownObject then means a lost link.
+      if (this.losses !== losses || !this.connected) throw new BgwError('disconnected', `${member}: the link was lost`, { cause: err });
       throw mapBusError(err, member);
     }
   }
@@ -190,16 +251,23 @@ export class BsldLink {
   private async waitServicesResolved(): Promise<void> {
     if (this.servicesResolved) return;
     let done: () => void = () => undefined;
-    const resolved = new Promise<void>((resolve) => {
+    let lost: () => void = () => undefined;
+    const resolved = new Promise<void>((resolve, reject) => {
       done = resolve;
-      this.resolvedWaiters.add(resolve);
+      lost = () => {
+        reject(new BgwError('disconnected', 'the link was lost before its services were resolved'));
+      };
+      this.resolvedWaiters.add(done);
+      this.lossWaiters.add(lost);
     });
+    resolved.catch(() => undefined);
     try {
       // The property may have flipped between GetAll and the subscription.
       if ((await this.bus.getProperty(this.path, DEVICE, 'ServicesResolved')) === true) return;
       await withTimeout(resolved, this.timeouts.servicesMs, 'resolving GATT services');
     } finally {
       this.resolvedWaiters.delete(done);
+      this.lossWaiters.delete(lost);
     }
   }
 
@@ -257,20 +325,29 @@ export class BsldLink {
     }
     if (changed.ServicesResolved === false) this.servicesResolved = false;
     if (changed.Connected === true) this.connected = true;
-    if (changed.Connected === false) {
-      for (const w of [...this.downWaiters]) w();
-      this.markDisconnected();
-    }
+    if (changed.Connected === false) this.lost();
+  }
+
+  private lost(): void {
+    this.losses++;
+    for (const w of [...this.downWaiters]) w();
+    for (const w of [...this.lossWaiters]) w();
+    this.markDisconnected();
   }
 
   private markDisconnected(): void {
     const was = this.connected || this.gattPaths !== undefined;
+    this.forget();
+    if (was) for (const l of [...this.disconnectListeners]) l();
+  }
+
+  /** Drops what belonged to the link, without telling the listeners (already told). */
+  private forget(): void {
     this.connected = false;
     this.servicesResolved = false;
     this.gattPaths = undefined;
     this.uuidByPath.clear();
     this.stopResponse();
-    if (was) for (const l of [...this.disconnectListeners]) l();
   }
 
   private stopResponse(): void {

@@ -38,16 +38,23 @@ async function exchangeStageA(
     options.progress?.('requesting');
     const frame = await frameFor(challenge);
     options.progress?.('writing');
-    let unsubscribe: () => void = () => undefined;
-    const answered = new Promise<Buffer>((resolve) => {
-      unsubscribe = link.onFrame(resolve);
+    const unsubscribe: (() => void)[] = [];
+    // The lock closes the link right after Table 4, so only a loss with no answer yet fails.
+    const answered = new Promise<Buffer>((resolve, reject) => {
+      unsubscribe.push(
+        link.onFrame(resolve),
+        link.onDisconnect(() => {
+          reject(new BgwError('disconnected', 'the lock dropped the connection before its Table 4 answer'));
+        }),
+      );
     });
+    answered.catch(() => undefined);
     try {
       await link.writeFrame(frame);
       const answer = await withTimeout(answered, options.answerTimeoutMs ?? 5_000, "the lock's Table 4 answer");
       return { challenge, answer };
     } finally {
-      unsubscribe();
+      for (const u of unsubscribe) u();
     }
   } finally {
     await link.disconnect().catch(() => undefined);

@@ -216,7 +216,10 @@ export class LockSession {
         this.options.motorTimeoutMs,
       );
       if (answer.kind !== 'operationResponse') throw new BgwError('protocol', 'unexpected answer to Table 7');
-      const snapshot = this.snapshot(answer.lockState, answer.battery, answer.doorState, true);
+      let snapshot = this.snapshot(answer.lockState, answer.battery, answer.doorState, true);
+      // Busy: the motor is running (another operation, an auto-lock, or this one's Table 7 taken
+      // just before a lost link): the state in the answer is about to change.
+      if (answer.result === Result.Busy) snapshot = this.outcomeUnknown();
       this.events$.next({ kind: 'operation', op, result: answer.result, snapshot, remote: false });
       if (answer.result !== Result.Ok) {
         throw new BgwError('refused', `the lock refused to ${op}: ${describeResult(answer.result)}`, { result: answer.result });
@@ -235,9 +238,9 @@ export class LockSession {
    * Table 7 may have reached the lock but its Table 8 did not come back: the bolt may have moved.
    * Showing the last verified state would tell HomeKit "secured" of a lock that may be open.
    */
-  private outcomeUnknown(): void {
+  private outcomeUnknown(): LockSnapshot {
     const prev = this.state$.value;
-    this.snapshot(LockState.Unknown, prev?.battery ?? 0, prev?.doorState ?? 0xff, false);
+    return this.snapshot(LockState.Unknown, prev?.battery ?? 0, prev?.doorState ?? 0xff, false);
   }
 
   /** A live stage-b connection: the warm one, or connect → C → RAS session → Table 5/6. */

@@ -105,8 +105,9 @@ export class LockAccessory {
 
   private currentState(): CharacteristicValue {
     const { hap } = this.api;
-    // "No Response" only for a lock we could not reach and have no state for at all.
-    if (!this.view.reachable && this.view.source === 'cache') {
+    // "No Response" for a lock we could not reach and have no state for at all, and for every
+    // lock while the Bluetooth adapter is gone: nothing can confirm any state then.
+    if ((!this.view.reachable && this.view.source === 'cache') || this.hub.bluetoothLost) {
       throw new hap.HapStatusError(SERVICE_COMMUNICATION_FAILURE);
     }
     return this.view.lockState;
@@ -121,6 +122,10 @@ export class LockAccessory {
     const { hap } = this.api;
     if (value !== 0 && value !== 1) throw new hap.HapStatusError(INVALID_VALUE_IN_REQUEST);
     const name = this.accessory.displayName;
+    if (this.hub.bluetoothLost) {
+      this.log.error(`${name}: ${value === 0 ? 'unlock' : 'lock'} refused: the Bluetooth adapter is not available`);
+      throw new hap.HapStatusError(SERVICE_COMMUNICATION_FAILURE);
+    }
     this.target = value;
     const op = value === 0 ? 'unlock' : 'lock';
     this.log.info(`${name}: ${op} requested from HomeKit`);

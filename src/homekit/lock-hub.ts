@@ -80,6 +80,8 @@ export class LockHub {
   /** The locks the RAS was last told this gateway can hear. */
   private reach = new Set<string>();
   private reachPending = false;
+  /** Set while the adapter is away or off, so that its return brings a fresh look at each lock. */
+  private adapterWasLost = false;
   /** Resolves once Bluetooth is open and the sessions exist; operations wait for it briefly. */
   private readonly ready: Promise<void>;
   private markReady: () => void = () => undefined;
@@ -94,6 +96,14 @@ export class LockHub {
 
   get log(): Logger {
     return this.options.log;
+  }
+
+  /**
+   * True while the Bluetooth adapter is removed or powered off: no lock can be reached or heard,
+   * so HomeKit answers No Response rather than a state nothing can confirm.
+   */
+  get bluetoothLost(): boolean {
+    return this.bluez !== undefined && this.bluez.adapterStatus !== 'ready';
   }
 
   /** Starts everything; failures are logged and retried, never thrown. */
@@ -112,7 +122,7 @@ export class LockHub {
     if (!this.sessions.has(deviceId)) await withTimeout(this.ready, STARTUP_GRACE_MS, 'waiting for Bluetooth').catch(() => undefined);
     const entry = this.sessions.get(deviceId);
     if (!entry) throw new BgwError('unreachable', this.bluez ? 'the lock is not known to this gateway' : 'Bluetooth is not available');
-    if (!this.heard.has(deviceId)) await this.firstAdvert(deviceId);
+    if (!this.heard.has(deviceId) && this.bluez?.adapterStatus === 'ready') await this.firstAdvert(deviceId);
     try {
       const snapshot = await entry.session.operate(op);
       this.setReachable(deviceId, true);
@@ -216,7 +226,10 @@ export class LockHub {
       companyId: config.companyId,
       log: this.log,
     });
-    this.subs.push(this.bluez.sightings$.subscribe((s) => { this.onSighting(s); }));
+    this.subs.push(
+      this.bluez.sightings$.subscribe((s) => { this.onSighting(s); }),
+      this.bluez.adapter$.subscribe((status) => { this.onAdapter(status); }),
+    );
     this.ensureSessions();
     await this.bluez.startScanning();
     await this.updateReach().catch(() => undefined);
@@ -275,6 +288,25 @@ export class LockHub {
     if (!bluez) return;
     this.log.debug(`${this.nameOf(deviceId)}: not heard by the adapter yet; waiting up to ${FIRST_ADVERT_GRACE_MS / 1000} s for its advert`);
     await withTimeout(firstValueFrom(bluez.sightings$.pipe(filter((s) => s.deviceId === deviceId))), FIRST_ADVERT_GRACE_MS, 'the first advert').catch(() => undefined);
+  }
+
+  private onAdapter(status: 'ready' | 'off' | 'gone'): void {
+    if (status !== 'ready') {
+      this.adapterWasLost = true;
+      // Its device objects go with it: after its return no lock has been heard.
+      this.heard.clear();
+      for (const deviceId of this.locks$.value.keys()) this.setReachable(deviceId, false);
+      return;
+    }
+    if (!this.adapterWasLost) return;
+    this.adapterWasLost = false;
+    this.log.info('Bluetooth is back; asking each lock for its state');
+    // Nothing was heard while the adapter was away: an authenticated look at each lock, as at start.
+    let i = 0;
+    for (const [deviceId, entry] of this.sessions) {
+      this.later(500 + i++ * 250, () => this.firstLook(deviceId, entry));
+    }
+    this.later(2_000, () => this.updateReach());
   }
 
   private async dropSession(deviceId: string): Promise<void> {

@@ -24,7 +24,7 @@ export class Adapter extends Interface {
   readonly Name: string;
   Alias: string;
   readonly Class = 0;
-  private powered = true;
+  private powered: boolean;
   Discoverable = false;
   Pairable = true;
   Discovering = false;
@@ -40,8 +40,10 @@ export class Adapter extends Interface {
     readonly id: string,
     address: string,
     private readonly host: AdapterHost,
+    powered = true,
   ) {
     super('org.bluez.Adapter1');
+    this.powered = powered;
     this.path = `/org/bluez/${id}`;
     this.Address = address;
     this.Name = `igrs-sim-${id}`;
@@ -126,6 +128,22 @@ export class Adapter extends Interface {
 
   device(deviceId: string): Device | undefined {
     return this.devices.get(deviceId);
+  }
+
+  /**
+   * The controller is going away (USB unplug, index removed): live links drop first
+   * (Connected=false), then the adapter reads powered off and not discovering, then every
+   * device object is removed. The caller removes the adapter object itself last.
+   */
+  unplug(): void {
+    for (const d of this.devices.values()) d.dropLink();
+    this.setDiscovering(false);
+    if (this.powered) {
+      this.powered = false;
+      changed(this, { Powered: false });
+    }
+    for (const d of this.devices.values()) this.host.tree.remove(d.path);
+    this.devices.clear();
   }
 
   shutdown(): void {

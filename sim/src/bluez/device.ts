@@ -66,6 +66,7 @@ export class Device extends Interface {
   /** Whether the radio link is up; a dropped link swallows the lock's notifications. */
   private linkUp = false;
   private writes = 0;
+  private notifications = 0;
   private generation = 0;
   private gattPaths: string[] = [];
   private response: GattCharacteristic | undefined;
@@ -117,7 +118,8 @@ export class Device extends Interface {
       await this.linkDown;
       const { faults, lock } = this.entry;
       await delay(this.host.latency().connectMs + faults.extraConnectMs);
-      if (this.connectAborted()) throw BluezError.connectAborted();
+      // Aborted by a Disconnect, or the controller went away meanwhile.
+      if (this.connectAborted() || !this.host.powered()) throw BluezError.connectAborted();
       const injected = faults.connectFailures.shift();
       if (injected === 'in-progress') throw BluezError.inProgress();
       if (injected === 'failed') throw BluezError.connectAborted();
@@ -130,7 +132,14 @@ export class Device extends Interface {
         try {
           conn = lock.connect({
             notify: (frame) => {
-              if (this.linkUp && this.conn === conn && !faults.silent) this.response?.notify(frame);
+              if (!this.linkUp || this.conn !== conn || faults.silent) return;
+              const n = ++this.notifications;
+              if (faults.takeDrop(`notify:${n}`)) {
+                this.dropSoon(this.generation);
+                return;
+              }
+              this.response?.notify(frame);
+              if (faults.takeDrop(`notified:${n}`)) this.dropSoon(this.generation);
             },
             close: () => {
               if (this.conn === conn) this.teardown();
@@ -143,9 +152,15 @@ export class Device extends Interface {
           throw BluezError.connectAborted();
         }
       }
+      if (faults.takeDrop('connect')) {
+        // The lock saw the link come up; it is gone before bluetoothd completes the connect.
+        conn?.end('link-lost');
+        throw BluezError.connectAborted();
+      }
       this.conn = conn;
       this.linkUp = true;
       this.writes = 0;
+      this.notifications = 0;
       // bluetoothd 5.66 (seen in the VM tier, docs/bluez.md): the property reads true, but a
       // Connect it initiated over LE often signals no Connected=true (the case modelled here);
       // the reply comes first, ServicesResolved=true only after it. Clients must not read GATT
@@ -156,10 +171,12 @@ export class Device extends Interface {
       // one chunk would otherwise see the signal before its awaited reply resumes it.
       const generation = this.generation;
       setTimeout(() => {
-        if (!this.Connected || this.generation !== generation || this.ServicesResolved) return;
+        if (!this.Connected || !this.linkUp || this.generation !== generation || this.ServicesResolved) return;
         this.ServicesResolved = true;
         changed(this, { ServicesResolved: true });
+        if (faults.takeDrop('services-resolved')) this.dropSoon(generation);
       }, Math.max(5, this.host.latency().gattMs));
+      if (faults.takeDrop('connected')) this.dropSoon(generation);
     } finally {
       this.connecting = false;
     }
@@ -169,6 +186,11 @@ export class Device extends Interface {
     // Disconnect during a pending Connect cancels it: that Connect fails as an aborted LE connect.
     if (this.connecting && !this.Connected) this.abortConnect = true;
     if (!this.Connected || this.disconnecting) return;
+    if (this.entry.faults.takeDrop('disconnect')) {
+      // The link was lost just as the Disconnect came: the drop is signalled before the reply.
+      this.dropLink();
+      return;
+    }
     this.disconnecting = true;
     // bluetoothd signals ServicesResolved=false before its reply, and Connected=false only
     // after it; clients that stop listening on the reply never see the disconnect.
@@ -203,6 +225,17 @@ export class Device extends Interface {
     if (!this.Connected) return;
     this.conn?.end('link-lost');
     this.teardown();
+  }
+
+  /**
+   * Loses the link after the reply now being sent (a fault at a named step): swallows what the
+   * lock says from here on, then signals the drop.
+   */
+  private dropSoon(generation: number): void {
+    this.linkUp = false;
+    setImmediate(() => {
+      if (this.generation === generation) this.dropLink();
+    });
   }
 
   /** The emulator is stopping. */
@@ -241,14 +274,22 @@ export class Device extends Interface {
     const servicePath = `${this.path}/service${hex4(base)}`;
     const silentChallenge = randomBytes(16);
     const challenge = new GattCharacteristic(CHALLENGE_CHAR_UUID, servicePath, link, {
-      read: () => Buffer.from(conn?.challenge ?? silentChallenge),
+      read: () => {
+        if (this.entry.faults.takeDrop('read-challenge')) this.dropSoon(generation);
+        return Buffer.from(conn?.challenge ?? silentChallenge);
+      },
     });
     const command = new GattCharacteristic(COMMAND_CHAR_UUID, servicePath, link, {
       write: (value) => {
         this.onCommand(conn, generation, value);
       },
     });
-    const response = new GattCharacteristic(RESPONSE_CHAR_UUID, servicePath, link, { notify: true });
+    const response = new GattCharacteristic(RESPONSE_CHAR_UUID, servicePath, link, {
+      notify: true,
+      onStartNotify: () => {
+        if (this.entry.faults.takeDrop('start-notify')) this.dropSoon(generation);
+      },
+    });
     const info = new GattCharacteristic(INFO_CHAR_UUID, servicePath, link, { read: () => this.entry.lock.info() });
     const chars: [string, GattCharacteristic][] = [
       [`${servicePath}/char${hex4(base + 1)}`, challenge],
@@ -272,9 +313,7 @@ export class Device extends Interface {
     // A lock turned silent mid-link swallows writes too; from its next link it takes none at all.
     if (!this.linkUp || this.generation !== generation || this.entry.faults.silent) return;
     this.writes++;
-    const drop = this.entry.faults.dropAfterWrites;
-    if (drop !== undefined && this.writes >= drop) {
-      this.entry.faults.dropAfterWrites = undefined;
+    if (this.entry.faults.takeDrop(`write:${this.writes}`)) {
       // The lock takes the frame and acts on it, but the link is gone before it can answer.
       this.linkUp = false;
       conn?.write(value);

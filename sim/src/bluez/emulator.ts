@@ -5,7 +5,7 @@
  */
 import { LockFaults, resolveLatency, type LatencyName, type LatencyProfile } from './faults.js';
 import { AgentManager } from './agent-manager.js';
-import { Adapter } from './adapter.js';
+import { Adapter, type AdapterHost } from './adapter.js';
 import { dbus, type MessageBus } from './dbus.js';
 import type { EmulatedLock } from './device.js';
 import { ObjectManager, ObjectTree } from './object-manager.js';
@@ -33,6 +33,8 @@ export class BluezEmulator {
   latency: LatencyProfile;
   private readonly entries = new Map<string, EmulatedLock & { onAdvert: () => void }>();
   private readonly adapterList: Adapter[] = [];
+  private readonly unplugged: AdapterSpec[] = [];
+  private readonly host: AdapterHost;
   private stopped = false;
 
   private constructor(
@@ -41,13 +43,14 @@ export class BluezEmulator {
     options: BluezEmulatorOptions,
   ) {
     this.latency = resolveLatency(options.latency);
-    const host = {
+    const host: AdapterHost = {
       tree,
       latency: () => this.latency,
       unreachableConnectMs: options.unreachableConnectMs ?? 2_000,
       disconnectSignalDelayMs: options.disconnectSignalDelayMs ?? 20,
       locks: () => this.entries.values(),
     };
+    this.host = host;
     (options.adapters ?? DEFAULT_ADAPTERS).forEach((spec, i) => {
       this.adapterList.push(new Adapter(spec.id ?? `hci${i}`, spec.address, host));
     });
@@ -123,6 +126,42 @@ export class BluezEmulator {
   /** Drops every live link to the lock now, as a supervision timeout would. */
   dropLink(deviceId: string): void {
     for (const a of this.adapterList) a.device(deviceId)?.dropLink();
+  }
+
+  /**
+   * The adapter is unplugged (or its controller index removed): live links drop, then its
+   * device objects and the adapter object itself leave the bus (InterfacesRemoved each).
+   */
+  removeAdapter(id: string): void {
+    const i = this.adapterList.findIndex((a) => a.id === id);
+    if (i < 0) throw new Error(`no adapter ${id} (present: ${this.adapterList.map((a) => a.id).join(', ') || 'none'})`);
+    const [adapter] = this.adapterList.splice(i, 1) as [Adapter];
+    adapter.unplug();
+    this.tree.remove(adapter.path);
+    this.unplugged.push({ id: adapter.id, address: adapter.Address });
+  }
+
+  /**
+   * An unplugged adapter comes back: a new object (it may get another hciN, as a replugged
+   * dongle can), announced with Powered=false; bluetoothd's AutoEnable (the default) then
+   * powers it, which `powered: false` leaves out. It has heard no device yet.
+   */
+  returnAdapter(options: { address?: string; id?: string; powered?: boolean } = {}): Adapter {
+    const i = options.address ? this.unplugged.findIndex((s) => s.address.toUpperCase() === options.address!.toUpperCase()) : this.unplugged.length - 1;
+    const spec = this.unplugged[i];
+    if (!spec) throw new Error(options.address ? `adapter ${options.address} was not removed` : 'no adapter was removed');
+    const id = options.id ?? spec.id ?? 'hci0';
+    if (this.adapterList.some((a) => a.id === id)) throw new Error(`${id} is taken`);
+    this.unplugged.splice(i, 1);
+    const adapter = new Adapter(id, spec.address, this.host, false);
+    this.adapterList.push(adapter);
+    this.tree.add(adapter.path, [adapter]);
+    if (options.powered !== false) {
+      setTimeout(() => {
+        if (!this.stopped && this.adapterList.includes(adapter)) adapter.Powered = true;
+      }, 20);
+    }
+    return adapter;
   }
 
   /** Re-announces a lock's advert to every discovering adapter. */

@@ -38,6 +38,8 @@ export interface CharacteristicBehaviour {
   /** Called after the write's reply is on its way, as the remote acts after its ATT response. */
   write?: (value: Buffer) => void;
   notify?: boolean;
+  /** Called as StartNotify succeeds, before its reply leaves. */
+  onStartNotify?: () => void;
   /** Prepare/Execute Write (a BlueZ "reliable" write) supported by the remote. */
   reliableWrite?: boolean;
 }
@@ -96,6 +98,7 @@ export class GattCharacteristic extends Interface {
     if (this.Notifying) return;
     this.Notifying = true;
     changed(this, { Notifying: true });
+    this.behaviour.onStartNotify?.();
   }
 
   async StopNotify(): Promise<void> {
