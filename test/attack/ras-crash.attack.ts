@@ -9,11 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { Messages, makeRequest, pathFor, type MessageStem } from 'homebridge-igrs-smartlock/protocol';
-import { cli, serve, type ServeChild } from '../../ras/test/support/child.js';
 import { TestLock } from '../../ras/test/support/lock.js';
 import { PushClient, type PushMsg } from '../../ras/test/support/push-client.js';
+import { KillableRas } from './support/killable-ras.js';
 import { count, tally } from './support/report.js';
 
 const ADMIN = 'admin-token-attack-suite-0123456789';
@@ -50,34 +49,22 @@ function api(seen: Seen, base: string, stem: MessageStem, params: Record<string,
 describe('faults: the RAS killed; secrets; malformed envelopes', function () {
   this.timeout(600_000);
   const dir = mkdtempSync(path.join(tmpdir(), 'igrs-attack-ras-'));
-  const db = path.join(dir, 'ras.sqlite');
-  const env = { RAS_MASTER_KEY: randomBytes(32).toString('hex'), RAS_ADMIN_TOKEN: ADMIN };
+  const ras = new KillableRas(dir, { adminToken: ADMIN });
+  const db = ras.db;
   const seen: Seen = { responses: [] };
-  const logs: string[] = [];
+  const logs = ras.logs;
   const lock = TestLock.random();
   const password = 'correct horse battery staple';
   const tokens: string[] = [];
-  let child: ServeChild | undefined;
   let ownerToken = '';
-
-  async function start(): Promise<ServeChild> {
-    child = await serve(['--db', db, '--log-level', 'trace'], env);
-    return child;
-  }
-  async function kill(): Promise<void> {
-    if (!child) return;
-    const c = child;
-    child = undefined;
-    c.child.kill('SIGKILL');
-    await c.exited;
-    logs.push(...c.logs);
-  }
+  const start = () => ras.start();
+  const kill = () => ras.kill();
 
   before(async () => {
     writeFileSync(path.join(dir, 'factory.json'), JSON.stringify([lock.factoryEntry]));
-    assert.equal(cli(['provision', '--db', db, '--file', path.join(dir, 'factory.json')], env).status, 0);
-    assert.equal(cli(['users', 'add', '--db', db, '--identifier', 'owner@example.com', '--password', password], env).status, 0);
-    assert.equal(cli(['users', 'add', '--db', db, '--identifier', 'member@example.com', '--password', password], env).status, 0);
+    assert.equal(ras.cli(['provision', '--db', db, '--file', path.join(dir, 'factory.json')]).status, 0);
+    assert.equal(ras.cli(['users', 'add', '--db', db, '--identifier', 'owner@example.com', '--password', password]).status, 0);
+    assert.equal(ras.cli(['users', 'add', '--db', db, '--identifier', 'member@example.com', '--password', password]).status, 0);
     const c = await start();
     const login = await api(seen, c.url, 'UserAuthentication', {}, { identifier: 'owner@example.com', password });
     ownerToken = login.env.body.accessToken as string;
@@ -89,13 +76,7 @@ describe('faults: the RAS killed; secrets; malformed envelopes', function () {
     assert.equal((await api(seen, c.url, 'BsldConfirm', { deviceId: lock.deviceId }, { challenge, response }, ownerToken)).env.status, 200);
   });
   after(async () => {
-    if (child) {
-      const c = child;
-      child = undefined;
-      c.child.kill('SIGTERM');
-      await c.exited;
-      logs.push(...c.logs);
-    }
+    await ras.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -120,9 +101,8 @@ describe('faults: the RAS killed; secrets; malformed envelopes', function () {
     };
     for (let round = 0; round < rounds; round++) {
       const restartAt = performance.now();
-      const c = child ?? (await start());
+      const c = await start();
       const client = await PushClient.connect(c.url, ownerToken, { resume: lastSeq });
-      client.ws.on('error', () => undefined);
       worstRecovery = Math.max(worstRecovery, performance.now() - restartAt);
       let read = 0;
       const pump = setInterval(() => {
@@ -155,7 +135,6 @@ describe('faults: the RAS killed; secrets; malformed envelopes', function () {
     // A last start delivers whatever is still in the outbox.
     const c = await start();
     const client = await PushClient.connect(c.url, ownerToken, { resume: lastSeq });
-    client.ws.on('error', () => undefined);
     const deadline = Date.now() + 5_000;
     let read = 0;
     while (Date.now() < deadline && [...committed].some((m) => !handledMarkers.has(m))) {
@@ -174,10 +153,7 @@ describe('faults: the RAS killed; secrets; malformed envelopes', function () {
     assert.ok(committed.size > rounds, 'the kills landed among real traffic');
     // Integrity after the kills: the RAS stops so the check sees the file alone.
     await kill();
-    const sq = new Database(db);
-    sq.pragma('wal_checkpoint(TRUNCATE)');
-    const integrity = sq.pragma('integrity_check', { simple: true });
-    sq.close();
+    const integrity = ras.integrity();
     const integ = tally('SQLite PRAGMA integrity_check after the kills');
     integ.attempts = 1;
     integ.accepted = integrity === 'ok' ? 0 : 1;
@@ -187,7 +163,7 @@ describe('faults: the RAS killed; secrets; malformed envelopes', function () {
   it('malformed envelopes into every RAS endpoint: no 500, always a typed envelope', async () => {
     const n = count(1_000, 10_000);
     const fig = tally('fuzz: malformed envelopes into every RAS endpoint', `${n}; accepted = 500 or untyped answer`);
-    const c = child ?? (await start());
+    const c = await start();
     const stems = Object.keys(Messages) as MessageStem[];
     const junk = (): unknown => {
       const pick = Math.floor(Math.random() * 12);
@@ -243,7 +219,7 @@ describe('faults: the RAS killed; secrets; malformed envelopes', function () {
 
   it('K_d, passwords and tokens appear in no HTTP answer, log line or database byte', async () => {
     const fig = tally('secrets in RAS output (K_d, tokens, password): HTTP, logs, database');
-    const c = child ?? (await start());
+    const c = await start();
     // More token material: a refresh, a logout, a member login.
     const login = await api(seen, c.url, 'UserAuthentication', {}, { identifier: 'member@example.com', password });
     const refreshed = await api(seen, c.url, 'TokenRefresh', {}, { refreshToken: login.env.body.refreshToken });

@@ -28,7 +28,7 @@ for (const major of [1, 2] as const) {
     const locks = makeLocks(3);
     locks[0]!.doorSensor = true;
     const [front, back, side] = locks as [(typeof locks)[0], (typeof locks)[0], (typeof locks)[0]];
-    const ids: Record<string, string> = {};
+    const mechanisms = new Map<string, { current: string; target: string }>();
 
     before(async function () {
       this.timeout(90_000);
@@ -44,16 +44,11 @@ for (const major of [1, 2] as const) {
       });
       await hb.waitForLog(/Adding lock "Door 2"/, 20_000);
       home = await Controller.pair(hb.port);
-      for (const lock of [front, back]) {
-        ids[`${lock.deviceId}.current`] = (await home.find(lock.deviceId, HapType.LockMechanism, HapType.LockCurrentState))!;
-        ids[`${lock.deviceId}.target`] = (await home.find(lock.deviceId, HapType.LockMechanism, HapType.LockTargetState))!;
-      }
+      for (const lock of [front, back]) mechanisms.set(lock.deviceId, await home.lockMechanism(lock.deviceId));
     });
 
     /* eslint-disable @typescript-eslint/no-unnecessary-condition -- a failed before() leaves these unset */
-    afterEach(function () {
-      if (this.currentTest?.state === 'failed') console.log(`--- Homebridge log (last lines) ---\n${hb?.tail(60) ?? ''}`);
-    });
+    HomebridgeProcess.printLogOnFailure(() => hb);
 
     after(async () => {
       await home?.close().catch(() => undefined);
@@ -63,8 +58,8 @@ for (const major of [1, 2] as const) {
     });
     /* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
-    const current = (lock: { deviceId: string }) => ids[`${lock.deviceId}.current`]!;
-    const target = (lock: { deviceId: string }) => ids[`${lock.deviceId}.target`]!;
+    const current = (lock: { deviceId: string }) => mechanisms.get(lock.deviceId)!.current;
+    const target = (lock: { deviceId: string }) => mechanisms.get(lock.deviceId)!.target;
 
     it('shows every lock of the account as a HomeKit lock with battery, and a door sensor where the lock has one', async () => {
       assert.ok(current(front) && target(front) && current(back) && target(back));

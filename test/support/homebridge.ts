@@ -137,6 +137,16 @@ export class HomebridgeProcess {
     return this.logs.slice(-n).join('\n');
   }
 
+  /**
+   * Mocha hook, called inside `describe`: a failed test prints the tail of Homebridge's log, where
+   * the plugin says why. Takes a getter because the process starts in a before() hook.
+   */
+  static printLogOnFailure(hb: () => HomebridgeProcess | undefined): void {
+    afterEach(function () {
+      if (this.currentTest?.state === 'failed') console.log(`--- Homebridge log (last lines) ---\n${hb()?.tail(60) ?? ''}`);
+    });
+  }
+
   async stop(): Promise<void> {
     if (!this.child || this.exitCode !== undefined) return;
     this.child.kill('SIGTERM');
@@ -227,6 +237,14 @@ export class Controller {
       }
     }
     return undefined;
+  }
+
+  /** The LockCurrentState and LockTargetState aid.iids of the lock whose serial number is `serial`. */
+  async lockMechanism(serial: string): Promise<{ current: string; target: string }> {
+    const current = await this.find(serial, HapType.LockMechanism, HapType.LockCurrentState);
+    const target = await this.find(serial, HapType.LockMechanism, HapType.LockTargetState);
+    if (!current || !target) throw new Error(`no lock mechanism on the accessory ${serial}`);
+    return { current, target };
   }
 
   async get(id: string): Promise<unknown> {

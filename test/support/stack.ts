@@ -82,7 +82,7 @@ export async function startStack(options: {
 
 /** A signed-in RAC of the stack's user, or of another (what a phone app or the set-up page is). */
 export async function ownerClient(
-  stack: Stack,
+  stack: { dir: string; ras: { url: string }; user: { identifier: string; password: string } },
   file = 'owner-cred.json',
   user: { identifier: string; password: string } = stack.user,
 ): Promise<RasClient> {
@@ -93,7 +93,7 @@ export async function ownerClient(
 }
 
 /** Registers locks to the stack's user through the real stage-a exchange, as the set-up page does. */
-export async function registerLocks(stack: Stack, client: RasClient, locks: TestLock[]): Promise<void> {
+export async function registerLocks(stack: { sim: Pick<Simulator, 'busAddress'> }, client: RasClient, locks: TestLock[]): Promise<void> {
   process.env.DBUS_SYSTEM_BUS_ADDRESS = stack.sim.busAddress;
   const bluez = await BluezGateway.open({ log: silentLogger });
   try {

@@ -16,8 +16,14 @@ export class PushClient {
   private waiters: (() => void)[] = [];
   closed = false;
   closeCode: number | undefined;
+  /** The socket's last error; a cut socket ends in 'close' after it, which wakes the waiters. */
+  error: Error | undefined;
 
   private constructor(readonly ws: WebSocket) {
+    // Without a listener an 'error' (a RAS killed, a socket cut) would be thrown by the emitter.
+    ws.on('error', (err) => {
+      this.error = err;
+    });
     ws.on('message', (data: Buffer) => {
       this.messages.push(JSON.parse(data.toString('utf8')) as PushMsg);
       for (const w of this.waiters.splice(0)) w();

@@ -86,6 +86,10 @@ export class FaultProxy {
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // A client that gave up while a slow answer waited leaves a request whose body never ends:
+    // forwarded, it would hold a RAS connection open (and the RAS's close) until Node's own
+    // request timeout. Such a request is dropped here, and one cut mid-way is cut upstream too.
+    if (req.destroyed) return;
     const upstream = http.request(
       { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
@@ -95,6 +99,9 @@ export class FaultProxy {
     );
     upstream.on('error', () => {
       req.socket.destroy();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
     });
     req.pipe(upstream);
   }
