@@ -44,6 +44,8 @@ export interface RemoteOutcomeReport {
   state: string;
   result?: number;
   lockState?: number;
+  /** The RAS could not be reached; the authority keeps the frames and sends them again later. */
+  queued?: true;
 }
 
 /** What the BGW needs of the RAS; the RAC client provides it. */
@@ -334,7 +336,7 @@ export class LockSession {
       table7Sent = true;
       await this.link.writeFrame(table7);
       let report: RemoteOutcomeReport = { state: 'pending' };
-      for (let want = 2; report.state === 'pending' && want <= 6; want++) {
+      for (let want = 2; report.state === 'pending' && !report.queued && want <= 6; want++) {
         await nextFrame(want, this.options.motorTimeoutMs).catch(() => undefined);
         report = await this.authority.operationResult(command.operationId, { challenge, frames: [...frames] });
       }

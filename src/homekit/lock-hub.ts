@@ -7,13 +7,14 @@ import { BehaviorSubject, Subject, filter, firstValueFrom, type Subscription } f
 import { AdvertTracker } from '../bgw/advert-tracker.js';
 import { BluezGateway, type Sighting } from '../bgw/bluez.js';
 import { BgwError, withTimeout } from '../bgw/errors.js';
-import { LockSession, type LockEvent, type LockOp, type LockSnapshot } from '../bgw/session.js';
+import { LockSession, type BgwAuthority, type LockEvent, type LockOp, type LockSnapshot } from '../bgw/session.js';
 import type { Logger } from '../logger.js';
 import { LockState, Result, describeResult, type BsldInfo, type DoorState, type Push, type ReportedEvent } from '../protocol/index.js';
 import { RasClient } from '../rac/client.js';
 import { CredentialStore, credentialsFile } from '../rac/credentials.js';
 import { RasError } from '../rac/errors.js';
 import { pushStream } from '../rac/push.js';
+import { ResultOutbox } from '../rac/result-outbox.js';
 import type { ResolvedConfig } from './config.js';
 
 /** What HomeKit shows of one lock. */
@@ -67,6 +68,8 @@ export class LockHub {
   /** Operations and state changes, for logs a person can read. */
   readonly activity$ = new Subject<{ deviceId: string; event: LockEvent }>();
   private client: RasClient | undefined;
+  /** Results of pushed commands the RAS could not take when the lock had run them. */
+  private results: ResultOutbox | undefined;
   private store: CredentialStore | undefined;
   private bluez: BluezGateway | undefined;
   private readonly sessions = new Map<string, SessionEntry>();
@@ -112,6 +115,8 @@ export class LockHub {
     this.applyDiscovery(cached, 'cache');
     this.store = await CredentialStore.open(credentialsFile(storagePath, config.rasUrl), config.rasUrl);
     this.client = new RasClient({ baseUrl: config.rasUrl, store: this.store, ...(config.login ? { login: config.login } : {}), log: this.log });
+    this.results = new ResultOutbox(this.client, this.log, this.options.retryMs ?? 2_000);
+    this.subs.push(this.results.delivered$.subscribe(({ deviceId, answer }) => { this.onLateResult(deviceId, answer); }));
     this.retry('connecting to the RAS', () => this.connectRas());
     this.retry('opening Bluetooth', () => this.openBluetooth());
   }
@@ -144,6 +149,8 @@ export class LockHub {
     this.timers.clear();
     for (const s of this.subs.splice(0)) s.unsubscribe();
     await this.flushEvents().catch(() => undefined);
+    await this.results?.flush().catch(() => undefined);
+    this.results?.stop();
     await Promise.all(
       [...this.sessions.values()].map(async ({ session, subs }) => {
         for (const s of subs) s.unsubscribe();
@@ -240,7 +247,14 @@ export class LockHub {
     if (!bluez || !this.client) return;
     for (const [deviceId, lock] of this.locks$.value) {
       if (this.sessions.has(deviceId)) continue;
-      const session = new LockSession(bluez.link(deviceId), this.client, {
+      const client = this.client;
+      const results = this.results;
+      const authority: BgwAuthority = {
+        openSession: (id, challenge) => client.openSession(id, challenge),
+        operationFrames: (operationId, challenge) => client.operationFrames(operationId, challenge),
+        operationResult: (operationId, report) => (results ? results.send(deviceId, operationId, report) : client.operationResult(operationId, report)),
+      };
+      const session = new LockSession(bluez.link(deviceId), authority, {
         log: this.log,
         idleMs: this.options.config.idleMs,
         motorTimeoutMs: this.options.config.operationTimeoutMs,
@@ -343,6 +357,14 @@ export class LockHub {
       source: 'advert',
       reachable: true,
     });
+  }
+
+  /** The RAS verified a result it could not take when the lock ran the command. */
+  private onLateResult(deviceId: string, answer: { lockState?: number }): void {
+    const view = this.locks$.value.get(deviceId)?.view$.value;
+    // Only the unknown left by the lost report is replaced; anything the lock said since is newer.
+    if (view?.lockState !== LockState.Unknown || answer.lockState === undefined || answer.lockState < 0 || answer.lockState > 3) return;
+    this.updateView(deviceId, { lockState: answer.lockState as LockState, source: 'lock', reachable: true });
   }
 
   private async onPush(push: Push): Promise<void> {
