@@ -229,6 +229,15 @@ async function hapFloorOp(rig: Rig, lock: TestLock): Promise<number> {
   return seen - t0;
 }
 
+/**
+ * A fresh battery in every simulated lock. The simulator drains 0.1 % per motor run and refuses
+ * to move the bolt below 5 % (BatteryTooLow), which the busiest lock of a full run (≈1,500
+ * operations) would reach: the bench measures the plugin, not the battery model.
+ */
+function freshBatteries(rig: Rig): void {
+  for (const l of [...rig.hbLocks, ...rig.floorLocks]) rig.stack.sim.lock(l.deviceId).setBattery(100);
+}
+
 /** Ends the plugin's link from the lock's side and waits until the plugin has seen it go. */
 async function makeCold(rig: Rig, lock: TestLock): Promise<void> {
   const sim = rig.stack.sim.lock(lock.deviceId);
@@ -311,6 +320,7 @@ interface LatencySamples {
 async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: number, rows: ResultRow[], cpuProfileFile?: string): Promise<LatencySamples> {
   rig.stack.sim.setLatency(profile);
   rig.proxy.delayMs = RAS_DELAY_MS[profile];
+  freshBatteries(rig);
   log(`scenarios 1–3 (${profile}: ${iterations} interleaved rounds)`);
   const [warmLock, coldLock] = rig.hbLocks as [TestLock, TestLock];
   const raw = new RawRas(rig.proxy.url);
@@ -458,6 +468,7 @@ async function profileWarmOps(rig: Rig, lock: TestLock, ops: number, rows: Resul
 async function manyLocks(rig: Rig, profile: LatencyName, rounds: number, rows: ResultRow[]): Promise<void> {
   rig.stack.sim.setLatency(profile);
   rig.proxy.delayMs = RAS_DELAY_MS[profile];
+  freshBatteries(rig);
   log(`scenario 4 (${profile}: ${rounds} rounds of ${rig.hbLocks.length} locks at once, cold and warm)`);
   const lat = { cold: [] as number[], warm: [] as number[] };
   const thr = { cold: [] as number[], warm: [] as number[] };
@@ -523,6 +534,7 @@ async function startUpAndSoak(rig: Rig, cycles: number, heapCensus: boolean, row
   const pid = rig.hb.pid!;
   const stats = BusStats.open(rig.stack.sim.busAddress);
   rig.resources.add('bus stats', () => { stats.close(); });
+  freshBatteries(rig);
   const warmUp = Math.min(200, Math.max(rig.hbLocks.length, Math.floor(cycles / 10)));
   log(`scenario 5 (soak: ${warmUp} warm-up + ${cycles} connect → operate → disconnect cycles over ${rig.hbLocks.length} locks)`);
   const latencies: number[] = [];
