@@ -18,6 +18,8 @@ import { cdfChart, type Series } from './support/chart.js';
 import { BusStats } from './support/dbus-stats.js';
 import { BareLock, RawRas } from './support/floor.js';
 import { EventWatcher, HapSerial, StatePoller } from './support/homekit.js';
+import { pluginHotspots, selfTimeByOwner } from './support/profile.js';
+import { censusGrowth, censusTotal, Inspector, type HeapCensus, type MemoryFigures } from './support/inspector.js';
 import { startDelayProxy, type DelayProxy } from './support/proxy.js';
 import { formatTable, markdownTable, percentile, row, type ResultRow } from './support/stats.js';
 
@@ -37,6 +39,10 @@ Options:
   --ras-seconds N         seconds per RAS load phase (default 10, quick 2)
   --only LIST             run only these scenarios, e.g. 1,2,3 or 5,7 (default all)
   --hb-log FILE           write Homebridge's log there at the end (diagnosis)
+  --cpu-profile FILE      also write the CPU profile of Homebridge's warm operations there
+  --heap-census           soak: heap snapshots of Homebridge at the first and last checkpoint,
+                          and the constructors whose live objects grew (diagnosis: a snapshot
+                          leaves native memory behind, so RSS is then not compared)
   --out FILE              results file (default bench/results/latest.json)
   --chart FILE            also write the cold/warm latency chart (SVG) there
   --docs                  rewrite docs/performance.md's results and chart from this run
@@ -51,6 +57,8 @@ const LIFTED = { limit: 1_000_000_000, windowSeconds: 1 };
 const RATE_LIMITS = { login: LIFTED, verification: LIFTED, registration: LIFTED, session: LIFTED, frames: LIFTED, bsldAuthentication: LIFTED, operation: LIFTED };
 /** The lock ends a session after 60 s, the plugin renews at 50 s: refresh the warm ones before. */
 const WARM_REFRESH_MS = 40_000;
+/** Cold bare connects per node-ble connection (each adds match rules for good). */
+const FLOOR_RECONNECT_ROUNDS = 50;
 
 interface Options {
   quick: boolean;
@@ -64,6 +72,8 @@ interface Options {
   docs: boolean;
   only: Set<number>;
   hbLog: string | undefined;
+  heapCensus: boolean;
+  cpuProfile: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options | 'help' {
@@ -81,6 +91,8 @@ function parseOptions(argv: string[]): Options | 'help' {
       docs: { type: 'boolean', default: false },
       only: { type: 'string', default: '1,2,3,4,5,6,7' },
       'hb-log': { type: 'string' },
+      'heap-census': { type: 'boolean', default: false },
+      'cpu-profile': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -108,6 +120,8 @@ function parseOptions(argv: string[]): Options | 'help' {
     docs: values.docs,
     only: new Set(values.only.split(',').map((v) => int(v.trim(), 0, 'only'))),
     hbLog: values['hb-log'] ? path.resolve(values['hb-log']) : undefined,
+    heapCensus: values['heap-census'],
+    cpuProfile: values['cpu-profile'] ? path.resolve(values['cpu-profile']) : undefined,
   };
 }
 
@@ -159,22 +173,40 @@ interface Rig {
   floorUser: { identifier: string; password: string };
   current: Map<string, string>;
   target: Map<string, string>;
+  /** Each lock accessory's Identify: a HAP write the plugin does no work for. */
+  identify: Map<string, string>;
   /** What each lock's bolt is now (0 unsecured, 1 secured), so every operation moves it. */
   bolt: Map<string, number>;
   resources: Resources;
   masterKey: Buffer;
+  /** The DevTools protocol of the running Homebridge (GC, memory, profiles). */
+  inspector: Inspector;
+}
+
+/** Homebridge runs with the inspector on a free port: GC and profiles need no code in the plugin. */
+const HB_NODE_ARGS = ['--inspect=127.0.0.1:0'];
+
+async function inspect(hb: HomebridgeProcess, from: number, resources: Resources): Promise<Inspector> {
+  const url = Inspector.urlIn(hb.logs.slice(from));
+  if (!url) throw new Error('Homebridge did not print its inspector URL');
+  const inspector = await Inspector.connect(url);
+  resources.add('inspector', () => { inspector.close(); });
+  return inspector;
 }
 
 interface OpTiming {
   onSet: number;
   byPoll: number;
   byEvent: number;
+  /** GETs the poller made until one showed the new state (meaningful with one op at a time). */
+  gets: number;
 }
 
 /** One HomeKit write and its confirmation, timed from just before the PUT. */
 async function productOp(rig: Rig, lock: TestLock, timeoutMs = 20_000, withEvents = true): Promise<OpTiming> {
   const value = rig.bolt.get(lock.deviceId) === 1 ? 0 : 1;
   const cur = rig.current.get(lock.deviceId)!;
+  const gets = rig.poller.gets;
   const t0 = performance.now();
   const byEvent = withEvents ? rig.events.waitFor(cur, value, timeoutMs) : Promise.resolve(Number.NaN);
   await rig.serial.run(() => rig.home.set(rig.target.get(lock.deviceId)!, value));
@@ -182,7 +214,28 @@ async function productOp(rig: Rig, lock: TestLock, timeoutMs = 20_000, withEvent
   const polled = await rig.poller.waitFor(cur, value, timeoutMs);
   const evAt = await byEvent;
   rig.bolt.set(lock.deviceId, value);
-  return { onSet, byPoll: polled - t0, byEvent: evAt - t0 };
+  return { onSet, byPoll: polled - t0, byEvent: evAt - t0, gets: rig.poller.gets - gets };
+}
+
+/**
+ * The HomeKit floor of an operation: the same controller, connection and poller, a HAP write to
+ * the same accessory that the plugin does no work for (Identify), then the GET loop until
+ * LockCurrentState shows the value it already has (one GET). No Bluetooth.
+ */
+async function hapFloorOp(rig: Rig, lock: TestLock): Promise<number> {
+  const t0 = performance.now();
+  await rig.serial.run(() => rig.home.set(rig.identify.get(lock.deviceId)!, true));
+  const seen = await rig.poller.waitFor(rig.current.get(lock.deviceId)!, rig.bolt.get(lock.deviceId), 20_000);
+  return seen - t0;
+}
+
+/**
+ * A fresh battery in every simulated lock. The simulator drains 0.1 % per motor run and refuses
+ * to move the bolt below 5 % (BatteryTooLow), which the busiest lock of a full run (≈1,500
+ * operations) would reach: the bench measures the plugin, not the battery model.
+ */
+function freshBatteries(rig: Rig): void {
+  for (const l of [...rig.hbLocks, ...rig.floorLocks]) rig.stack.sim.lock(l.deviceId).setBattery(100);
 }
 
 /** Ends the plugin's link from the lock's side and waits until the plugin has seen it go. */
@@ -214,24 +267,28 @@ async function setUp(options: Options, resources: Resources): Promise<Rig> {
     major: options.homebridge,
     platform: { rasUrl: proxy.url, identifier: stack.user.identifier, password: stack.user.password, idleSeconds: 20 },
     env: { DBUS_SYSTEM_BUS_ADDRESS: stack.sim.busAddress },
+    nodeArgs: HB_NODE_ARGS,
   });
   resources.add('Homebridge', () => hb.stop());
   liveHb = hb;
+  const inspector = await inspect(hb, 0, resources);
   await hb.waitForLog(new RegExp(`Adding lock "Door ${HB_LOCKS}"`), 30_000);
   const home = await Controller.pair(hb.port);
   resources.add('controller', () => home.close());
   const current = new Map<string, string>();
   const target = new Map<string, string>();
+  const identify = new Map<string, string>();
   for (const l of hbLocks) {
     current.set(l.deviceId, (await home.find(l.deviceId, HapType.LockMechanism, HapType.LockCurrentState))!);
     target.set(l.deviceId, (await home.find(l.deviceId, HapType.LockMechanism, HapType.LockTargetState))!);
+    identify.set(l.deviceId, (await home.find(l.deviceId, HapType.AccessoryInformation, HapType.Identify))!);
   }
   const eventController = await Controller.pair(hb.port, home.pairingData);
   resources.add('event controller', () => eventController.close());
   const events = await EventWatcher.watch(eventController, [...current.values()]);
   const bolt = new Map<string, number>(hbLocks.map((l) => [l.deviceId, stack.sim.lock(l.deviceId).snapshot().lockState]));
   const serial = new HapSerial();
-  return { stack, proxy, hb, home, events, serial, poller: new StatePoller(home, serial), hbLocks, floorLocks, floorUser, current, target, bolt, resources, masterKey };
+  return { stack, proxy, hb, home, events, serial, poller: new StatePoller(home, serial), hbLocks, floorLocks, floorUser, current, target, identify, bolt, resources, masterKey, inspector };
 }
 
 /** Waits until the plugin has opened a stage-b session on every lock after log line `from`. */
@@ -255,19 +312,22 @@ interface LatencySamples {
   cold: OpTiming[];
   floorWarm: number[];
   floorCold: number[];
+  /** PUT + GET on the same accessory with no Bluetooth work: HomeKit's own share. */
+  floorHap: number[];
 }
 
 /** Scenarios 1–3 under one latency profile: product and floor alternate, op by op. */
-async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: number, rows: ResultRow[]): Promise<LatencySamples> {
+async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: number, rows: ResultRow[], cpuProfileFile?: string): Promise<LatencySamples> {
   rig.stack.sim.setLatency(profile);
   rig.proxy.delayMs = RAS_DELAY_MS[profile];
+  freshBatteries(rig);
   log(`scenarios 1–3 (${profile}: ${iterations} interleaved rounds)`);
   const [warmLock, coldLock] = rig.hbLocks as [TestLock, TestLock];
   const raw = new RawRas(rig.proxy.url);
   await raw.login(rig.floorUser.identifier, rig.floorUser.password);
   const floorWarm = await BareLock.open(rig.floorLocks[0]!.deviceId, raw);
-  const floorCold = await BareLock.open(rig.floorLocks[1]!.deviceId, raw);
-  const s: LatencySamples = { warm: [], cold: [], floorWarm: [], floorCold: [] };
+  let floorCold = await BareLock.open(rig.floorLocks[1]!.deviceId, raw);
+  const s: LatencySamples = { warm: [], cold: [], floorWarm: [], floorCold: [], floorHap: [] };
   const floorBolt = { warm: 0, cold: 0 };
   try {
     // Untimed: make the warm lock warm, and let the JIT see every path once.
@@ -292,8 +352,17 @@ async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: numb
       await floorWarm.operate(floorBolt.warm ? 'unlock' : 'lock');
       s.floorWarm.push(performance.now() - t0);
 
+      s.floorHap.push(await hapFloorOp(rig, warmLock));
+
       await makeCold(rig, coldLock);
       s.cold.push(await productOp(rig, coldLock));
+
+      // node-ble adds match rules on every connect and never removes them, and the bus refuses a
+      // connection's 513th: the bare path gets a fresh D-Bus connection now and then, untimed.
+      if (i > 0 && i % FLOOR_RECONNECT_ROUNDS === 0) {
+        await floorCold.close();
+        floorCold = await BareLock.open(rig.floorLocks[1]!.deviceId, raw);
+      }
 
       floorBolt.cold ^= 1;
       t0 = performance.now();
@@ -309,6 +378,8 @@ async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: numb
     await floorCold.close();
     raw.close();
   }
+  const profileRows: ResultRow[] = [];
+  if (profile === 'zero') await profileWarmOps(rig, warmLock, Math.max(20, Math.min(200, iterations)), profileRows, cpuProfileFile);
   const poll = (t: OpTiming[]) => t.map((x) => x.byPoll);
   const ev = (t: OpTiming[]) => t.map((x) => x.byEvent).filter((v) => Number.isFinite(v));
   const warmP50 = percentile(poll(s.warm), 50);
@@ -318,10 +389,15 @@ async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: numb
   const sc1 = `1 warm op (${profile})`;
   const sc2 = `2 cold op (${profile})`;
   const sc3 = `3 onSet answer (${profile})`;
+  const hapFloor = percentile(s.floorHap, 50);
   rows.push(
     row({ scenario: sc1, metric: 'p50, by polling', value: warmP50, unit: 'ms', floor: warmFloor, target: 'ratio ≤ 1.2', met: warmP50 / warmFloor <= 1.2 }),
     row({ scenario: sc1, metric: 'p99, by polling', value: percentile(poll(s.warm), 99), unit: 'ms', floor: percentile(s.floorWarm, 99) }),
     row({ scenario: sc1, metric: 'p50, by event (HAP coalesces ≤ 250 ms)', value: percentile(ev(s.warm), 50), unit: 'ms', floor: warmFloor }),
+    row({ scenario: sc1, metric: 'HAP floor: PUT Identify + GET, no Bluetooth, p50', value: hapFloor, unit: 'ms' }),
+    row({ scenario: sc1, metric: 'p50 against BLE floor + HAP floor', value: warmP50, unit: 'ms', floor: warmFloor + hapFloor }),
+    row({ scenario: sc1, metric: 'GETs until the new state showed, mean (HAP floor: 1)', value: s.warm.reduce((a, x) => a + x.gets, 0) / Math.max(1, s.warm.length), unit: 'GETs' }),
+    ...profileRows,
     row({ scenario: sc2, metric: 'p50, by polling', value: coldP50, unit: 'ms', floor: coldFloor, target: 'ratio ≤ 1.3', met: coldP50 / coldFloor <= 1.3 }),
     row({ scenario: sc2, metric: 'p99, by polling', value: percentile(poll(s.cold), 99), unit: 'ms', floor: percentile(s.floorCold, 99) }),
     row({ scenario: sc2, metric: 'p50, by event (HAP coalesces ≤ 250 ms)', value: percentile(ev(s.cold), 50), unit: 'ms', floor: coldFloor }),
@@ -337,10 +413,62 @@ async function latencyScenarios(rig: Rig, profile: LatencyName, iterations: numb
   return s;
 }
 
+/** Microseconds of CLOCK_MONOTONIC: the clock of V8's profile timestamps in every process. */
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * A CPU profile of Homebridge over warm operations (after the timed ones, so sampling costs them
+ * nothing). Two views: Homebridge's CPU while an operation is in flight (HomeKit write → the GET
+ * that shows the new state: what the latency is made of), and the plugin's own code over the
+ * whole run, which adds what follows an operation off its path (the event report to the RAS,
+ * the push it brings back).
+ */
+async function profileWarmOps(rig: Rig, lock: TestLock, ops: number, rows: ResultRow[], file?: string): Promise<void> {
+  log(`scenario 1: CPU profile of Homebridge over ${ops} warm operations`);
+  await makeCold(rig, lock);
+  await productOp(rig, lock);
+  await rig.inspector.startCpuProfile(100);
+  const windows: [number, number][] = [];
+  try {
+    for (let i = 0; i < ops; i++) {
+      const start = monoUs();
+      const t = await productOp(rig, lock);
+      windows.push([start, start + t.byPoll * 1000]);
+    }
+  } finally {
+    const profile = await rig.inspector.stopCpuProfile();
+    if (file) {
+      await writeFile(file, JSON.stringify(profile));
+      // The windows beside it (profile clock, µs), for a closer look at what ran in flight.
+      await writeFile(`${file}.windows.json`, JSON.stringify(windows));
+    }
+    const n = Math.max(1, windows.length);
+    const sum = (m: Map<string, number>, skip: string[] = []) => [...m.entries()].filter(([k]) => !skip.includes(k)).reduce((a, [, v]) => a + v, 0);
+    const inOp = selfTimeByOwner(profile, ROOT, windows);
+    const whole = selfTimeByOwner(profile, ROOT);
+    const busyInOp = sum(inOp, ['(idle)']);
+    const pluginInOp = inOp.get('plugin') ?? 0;
+    const breakdown = (m: Map<string, number>) => [...m.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, v]) => `${k} ${(v / n).toFixed(3)}`).join(', ');
+    log(`Homebridge CPU per warm op while it is in flight (ms): ${breakdown(inOp)}; idle ${((inOp.get('(idle)') ?? 0) / n).toFixed(3)}`);
+    log(`Homebridge CPU per warm op over the whole run (ms): ${breakdown(whole)}`);
+    const hot = (w?: [number, number][]) => pluginHotspots(profile, ROOT, 8, w).map((h) => `${h.fn} ${(h.ms / n).toFixed(3)}`).join('; ');
+    log(`the plugin's own functions while an op is in flight, heaviest (ms per op): ${hot(windows)}`);
+    log(`the plugin's own functions over the whole run, heaviest (ms per op): ${hot()}`);
+    const sc = '1 warm op (zero)';
+    rows.push(
+      row({ scenario: sc, metric: 'Homebridge CPU while the op is in flight (profile)', value: busyInOp / n, unit: 'ms' }),
+      row({ scenario: sc, metric: "of which the plugin's own code", value: pluginInOp / n, unit: 'ms' }),
+      row({ scenario: sc, metric: "plugin's share of the op's latency", value: (pluginInOp / windows.reduce((t, [a, b]) => t + (b - a) / 1000, 0)) * 100, unit: '%' }),
+      row({ scenario: sc, metric: "plugin's own code per op incl. after it (event report, push)", value: (whole.get('plugin') ?? 0) / n, unit: 'ms' }),
+    );
+  }
+}
+
 /** Scenario 4: one HAP write for all 20 locks; a single-lock op of the same kind as the floor. */
 async function manyLocks(rig: Rig, profile: LatencyName, rounds: number, rows: ResultRow[]): Promise<void> {
   rig.stack.sim.setLatency(profile);
   rig.proxy.delayMs = RAS_DELAY_MS[profile];
+  freshBatteries(rig);
   log(`scenario 4 (${profile}: ${rounds} rounds of ${rig.hbLocks.length} locks at once, cold and warm)`);
   const lat = { cold: [] as number[], warm: [] as number[] };
   const thr = { cold: [] as number[], warm: [] as number[] };
@@ -376,7 +504,7 @@ async function rssOf(pid: number): Promise<number> {
 }
 
 /** Scenario 7, then 5 on the same restarted Homebridge (idle 0: every op connects and disconnects). */
-async function startUpAndSoak(rig: Rig, cycles: number, rows: ResultRow[]): Promise<void> {
+async function startUpAndSoak(rig: Rig, cycles: number, heapCensus: boolean, rows: ResultRow[]): Promise<void> {
   rig.stack.sim.setLatency('zero');
   rig.proxy.delayMs = 0;
   log(`scenario 7 (restart Homebridge with ${rig.hbLocks.length} cached locks)`);
@@ -395,6 +523,8 @@ async function startUpAndSoak(rig: Rig, cycles: number, rows: ResultRow[]): Prom
     row({ scenario: '7 start-up, 20 cached locks', metric: 'Homebridge start → HAP up', value: hapUp, unit: 'ms' }),
     row({ scenario: '7 start-up, 20 cached locks', metric: 'Homebridge start → all locks ready', value: ready, unit: 'ms', floor: hapUp }),
   );
+  rig.inspector.close();
+  rig.inspector = await inspect(rig.hb, from, rig.resources);
   rig.home = await Controller.pair(rig.hb.port, rig.home.pairingData);
   rig.resources.add('controller (after restart)', () => rig.home.close());
   rig.serial = new HapSerial();
@@ -404,6 +534,7 @@ async function startUpAndSoak(rig: Rig, cycles: number, rows: ResultRow[]): Prom
   const pid = rig.hb.pid!;
   const stats = BusStats.open(rig.stack.sim.busAddress);
   rig.resources.add('bus stats', () => { stats.close(); });
+  freshBatteries(rig);
   const warmUp = Math.min(200, Math.max(rig.hbLocks.length, Math.floor(cycles / 10)));
   log(`scenario 5 (soak: ${warmUp} warm-up + ${cycles} connect → operate → disconnect cycles over ${rig.hbLocks.length} locks)`);
   const latencies: number[] = [];
@@ -439,23 +570,67 @@ async function startUpAndSoak(rig: Rig, cycles: number, rows: ResultRow[]): Prom
   }, 10_000);
   rig.resources.add('soak progress', () => { clearInterval(progress); });
   await runCycles(warmUp, false);
+  // Memory is sampled at quiet checkpoints (no operation in flight) after a full GC, so what is
+  // compared is what the process keeps, not garbage V8 has not collected yet.
+  const checkpoints = Math.min(10, Math.max(1, Math.floor(cycles / 100)));
   const rulesBefore = await stats.matchRulesOf(pid);
-  const rssBefore = await rssOf(pid);
-  const t0soak = performance.now();
-  await runCycles(cycles, true);
-  const soakMs = performance.now() - t0soak;
+  const rawRss = [await rssOf(pid)];
+  const memory: { cycles: number; m: MemoryFigures }[] = [{ cycles: 0, m: await rig.inspector.memoryAfterGc() }];
+  let censusFirst: HeapCensus | undefined;
+  let soakMs = 0;
+  for (let k = 1; k <= checkpoints; k++) {
+    const n = Math.floor((cycles * k) / checkpoints) - Math.floor((cycles * (k - 1)) / checkpoints);
+    const t0soak = performance.now();
+    await runCycles(n, true);
+    soakMs += performance.now() - t0soak;
+    // Settle: the last disconnects and the plugin's 1 s event report to the RAS.
+    await sleep(1_500);
+    rawRss.push(await rssOf(pid));
+    const m = await rig.inspector.memoryAfterGc();
+    memory.push({ cycles: latencies.length, m });
+    log(`soak: ${latencies.length} cycles; after GC: RSS ${m.rssMiB.toFixed(1)} MiB, heap used ${m.heapUsedMiB.toFixed(2)} MiB, external ${m.externalMiB.toFixed(2)} MiB, array buffers ${m.arrayBuffersMiB.toFixed(2)} MiB`);
+    if (heapCensus && (k === 1 || k === checkpoints) && checkpoints > 1) {
+      const c = await rig.inspector.heapCensus();
+      if (k === 1) censusFirst = c;
+      else if (censusFirst) {
+        const a = censusTotal(censusFirst);
+        const b = censusTotal(c);
+        log(`soak heap census, ${memory[1]!.cycles} → ${latencies.length} cycles: ${a.count} → ${b.count} objects, ${(a.bytes / 2 ** 20).toFixed(2)} → ${(b.bytes / 2 ** 20).toFixed(2)} MiB; largest growth by count:`);
+        for (const g of censusGrowth(censusFirst, c)) log(`  ${g.count >= 0 ? '+' : ''}${g.count}\t${g.bytes >= 0 ? '+' : ''}${g.bytes} B\t(${g.countAfter} live)\t${g.key}`);
+      }
+    }
+  }
   clearInterval(progress);
-  await sleep(500);
   const rulesAfter = await stats.matchRulesOf(pid);
-  const rssAfter = await rssOf(pid);
+  const rssBefore = rawRss[0]!;
+  const rssAfter = rawRss[rawRss.length - 1]!;
   const sc = `5 soak, ${cycles} cycles`;
   const growth = ((rssAfter - rssBefore) / rssBefore) * 100;
+  const first = memory[0]!.m;
+  const last = memory[memory.length - 1]!.m;
+  const pct = (a: number, b: number) => ((b - a) / a) * 100;
+  // Growth per 1,000 cycles over the second half of the checkpoints: a leak keeps its slope,
+  // a heap settling to its working size does not.
+  const half = memory.slice(Math.floor(memory.length / 2));
+  const slope = half.length > 1 ? ((half[half.length - 1]!.m.heapUsedMiB - half[0]!.m.heapUsedMiB) / Math.max(1, half[half.length - 1]!.cycles - half[0]!.cycles)) * 1000 * 1024 : Number.NaN;
   rows.push(
     row({ scenario: sc, metric: 'D-Bus match rules before', value: rulesBefore, unit: 'rules' }),
     row({ scenario: sc, metric: 'D-Bus match rules after', value: rulesAfter, unit: 'rules', target: 'flat', met: rulesAfter <= rulesBefore }),
-    row({ scenario: sc, metric: 'RSS before', value: rssBefore, unit: 'MiB' }),
-    row({ scenario: sc, metric: 'RSS after', value: rssAfter, unit: 'MiB' }),
-    row({ scenario: sc, metric: 'RSS growth', value: growth, unit: '%', target: '< 10 %', met: growth < 10 }),
+    row({ scenario: sc, metric: 'RSS after GC, before', value: first.rssMiB, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'RSS after GC, after', value: last.rssMiB, unit: 'MiB' }),
+    // A heap snapshot leaves its own native memory in the process: no RSS verdict with a census.
+    heapCensus
+      ? row({ scenario: sc, metric: 'RSS growth after GC (heap snapshots taken: not comparable)', value: pct(first.rssMiB, last.rssMiB), unit: '%' })
+      : row({ scenario: sc, metric: 'RSS growth after GC', value: pct(first.rssMiB, last.rssMiB), unit: '%', target: '< 10 %', met: pct(first.rssMiB, last.rssMiB) < 10 }),
+    row({ scenario: sc, metric: 'JS heap used after GC, before', value: first.heapUsedMiB, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'JS heap used after GC, after', value: last.heapUsedMiB, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'JS heap growth after GC', value: pct(first.heapUsedMiB, last.heapUsedMiB), unit: '%', target: '< 10 %', met: pct(first.heapUsedMiB, last.heapUsedMiB) < 10 }),
+    row({ scenario: sc, metric: 'JS heap slope, second half', value: slope, unit: 'KiB/1000 cycles' }),
+    row({ scenario: sc, metric: 'external (incl. array buffers) after GC, before', value: first.externalMiB, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'external (incl. array buffers) after GC, after', value: last.externalMiB, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'RSS without GC, before', value: rssBefore, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'RSS without GC, after', value: rssAfter, unit: 'MiB' }),
+    row({ scenario: sc, metric: 'RSS growth without GC (allocator high water)', value: growth, unit: '%' }),
     row({ scenario: sc, metric: 'cycles completed', value: latencies.length, unit: 'cycles', target: `${cycles}`, met: latencies.length === cycles }),
     row({ scenario: sc, metric: 'links left open after idle 0', value: leftOpen, unit: 'links', target: '0', met: leftOpen === 0 }),
     row({ scenario: sc, metric: 'cycle rate', value: (latencies.length / soakMs) * 1000, unit: 'cycles/s' }),
@@ -589,7 +764,7 @@ async function main(): Promise<number> {
     await waitAllReady(rig.hb, rig.hbLocks, 0, 60_000);
     const has = (...n: number[]) => n.some((k) => options.only.has(k));
     for (const profile of has(1, 2, 3) ? options.profiles : []) {
-      const s = await latencyScenarios(rig, profile, options.iterations, rows);
+      const s = await latencyScenarios(rig, profile, options.iterations, rows, options.cpuProfile);
       series.push(
         { label: `warm, ${profile}`, samples: s.warm.map((x) => x.byPoll), color: colors[profile][0] },
         { label: `cold, ${profile}`, samples: s.cold.map((x) => x.byPoll), color: colors[profile][1] },
@@ -598,7 +773,7 @@ async function main(): Promise<number> {
       );
     }
     for (const profile of has(4) ? options.profiles : []) await manyLocks(rig, profile, options.quick ? 1 : 10, rows);
-    if (has(5, 7)) await startUpAndSoak(rig, options.soak, rows);
+    if (has(5, 7)) await startUpAndSoak(rig, options.soak, options.heapCensus, rows);
     if (has(6)) await rasScenario(rig, options.rasSeconds, rig.masterKey.toString('hex'), rows, resources);
     const crashes = rig.hb.crashes();
     rows.push(row({ scenario: 'health', metric: 'unhandled rejections/exceptions in Homebridge', value: crashes.length, unit: 'lines', target: '0', met: crashes.length === 0 }));

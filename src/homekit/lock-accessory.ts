@@ -128,17 +128,28 @@ export class LockAccessory {
     }
     this.target = value;
     const op = value === 0 ? 'unlock' : 'lock';
-    this.log.info(`${name}: ${op} requested from HomeKit`);
+    // A log line is a synchronous write to Homebridge's stdout. Written once Table 7 is on its way
+    // (setImmediate runs after the microtasks that send it), it overlaps the lock's round trip
+    // instead of delaying the frame.
+    let announced = false;
+    const announce = () => {
+      if (announced) return;
+      announced = true;
+      this.log.info(`${name}: ${op} requested from HomeKit`);
+    };
+    setImmediate(announce);
     const started = Date.now();
     this.busy = true;
     this.hub.operate(this.lock.info.deviceId, op).then(
       (snap) => {
         this.busy = false;
+        announce();
         this.log.info(`${name}: ${lockStateName(snap.lockState)} (confirmed by the lock in ${Date.now() - started} ms)`);
         this.render(this.view);
       },
       (err: unknown) => {
         this.busy = false;
+        announce();
         this.log.error(`${name}: ${op} failed: ${explain(err)}`);
         // Back to what the lock last said, so the Home app does not stay on "Unlocking…".
         const current = this.view.lockState;

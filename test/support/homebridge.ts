@@ -49,6 +49,8 @@ export interface HomebridgeOptions {
   storage?: string;
   port?: number;
   env?: Record<string, string>;
+  /** Options for the node running Homebridge, e.g. `--inspect=127.0.0.1:0` (the bench). */
+  nodeArgs?: string[];
 }
 
 export class HomebridgeProcess {
@@ -97,7 +99,7 @@ export class HomebridgeProcess {
   }
 
   async launch(): Promise<void> {
-    const args = [BINARIES[this.options.major], '-U', this.options.storage, '-P', this.options.pluginPath, '--strict-plugin-resolution', '-I', '-D', '-Q', '-T'];
+    const args = [...(this.options.nodeArgs ?? []), BINARIES[this.options.major], '-U', this.options.storage, '-P', this.options.pluginPath, '--strict-plugin-resolution', '-I', '-D', '-Q', '-T'];
     const child = spawn(process.execPath, args, { env: { ...process.env, ...this.options.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exitCode = undefined;
@@ -175,6 +177,7 @@ export interface HapAccessory {
 /** HAP short UUIDs of what the tests look at. */
 export const HapType = {
   AccessoryInformation: '3E',
+  Identify: '14',
   SerialNumber: '30',
   FirmwareRevision: '52',
   Name: '23',
