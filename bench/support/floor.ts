@@ -20,6 +20,7 @@ import {
   type ChannelPair,
   type LockMessage,
 } from '../../src/protocol/index.js';
+import { servicesResolved } from '@igrs-smartlock/sim/testing';
 
 /** Clause 7 over one keep-alive connection, nothing else. */
 export class RawRas {
@@ -116,14 +117,7 @@ export class BareLock {
   async connect(): Promise<void> {
     this.device ??= await this.adapter.getDevice(deviceIdToAddress(this.deviceId));
     await this.device.connect();
-    // bluetoothd (and so the emulator) resolves services just after the Connect reply; node-ble's
-    // gatt() reads the property before it subscribes to its change, so wait for it here first.
-    const props = (this.device as unknown as { helper: { prop(name: string): Promise<unknown> } }).helper;
-    const deadline = Date.now() + 5000;
-    while ((await props.prop('ServicesResolved')) !== true) {
-      if (Date.now() > deadline) throw new Error('ServicesResolved did not become true within 5000 ms');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await servicesResolved(this.device);
     const gatt = await this.device.gatt();
     const service = await gatt.getPrimaryService(BSLD_SERVICE_UUID);
     const [challenge, command, response] = await Promise.all([
