@@ -691,21 +691,57 @@ async function rasScenario(rig: Rig, seconds: number, masterKeyHex: string, rows
     );
     return { latencies, failures, rate: (latencies.length / ms) * 1000 };
   };
+  /**
+   * Open loop: requests start on a fixed schedule whatever the answers do, and each latency counts
+   * from its scheduled start, so a stall cannot hide behind the requests it delayed (coordinated
+   * omission). This is the latency at a given rate; the closed loop above measures the capacity,
+   * where 16 requests always in flight make every one queue behind the others.
+   */
+  const paced = async (perSecond: number, ms: number, op: () => Promise<boolean>) => {
+    const latencies: number[] = [];
+    let failures = 0;
+    const calls: Promise<void>[] = [];
+    const start = performance.now();
+    for (let k = 0; k < (perSecond * ms) / 1000; k++) {
+      const due = start + (k * 1000) / perSecond;
+      const wait = due - performance.now();
+      if (wait >= 1) await sleep(wait);
+      calls.push(
+        op().then(
+          (ok) => {
+            if (ok) latencies.push(performance.now() - due);
+            else failures++;
+          },
+          () => {
+            failures++;
+          },
+        ),
+      );
+    }
+    await Promise.all(calls);
+    return { latencies, failures, rate: (latencies.length / (performance.now() - start)) * 1000 };
+  };
   // Warm the JIT and the SQLite page cache first.
   await load(8, 500, async () => (await ras.session(rig.hbLocks[0]!.deviceId, randomBytes(16))).status === 200);
   let i = 0;
-  const sessions = await load(16, seconds * 1000, async () => (await ras.session(rig.hbLocks[i++ % rig.hbLocks.length]!.deviceId, randomBytes(16))).status === 200);
+  const authorise = async () => (await ras.session(rig.hbLocks[i++ % rig.hbLocks.length]!.deviceId, randomBytes(16))).status === 200;
+  const sessions = await load(16, seconds * 1000, authorise);
+  const atTarget = await paced(1000, seconds * 1000, authorise);
   const logins = await load(4, seconds * 1000, async () => {
     const answer = await ras.post('/v1/auth/login', 'UserAuthentication', { identifier: rig.stack.user.identifier, password: rig.stack.user.password });
     return answer.status === 200;
   });
   ras.close();
-  const p99 = percentile(sessions.latencies, 99);
+  const p99 = percentile(atTarget.latencies, 99);
   rows.push(
-    row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'authorisations per second', value: sessions.rate, unit: '/s', target: '≥ 1000/s', met: sessions.rate >= 1000 }),
-    row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'p50', value: percentile(sessions.latencies, 50), unit: 'ms' }),
-    row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'p99', value: p99, unit: 'ms', target: '< 20 ms', met: p99 < 20 }),
+    row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'authorisations per second (capacity)', value: sessions.rate, unit: '/s', target: '≥ 1000/s', met: sessions.rate >= 1000 }),
+    row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'p50 at capacity', value: percentile(sessions.latencies, 50), unit: 'ms' }),
+    row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'p99 at capacity (queueing)', value: percentile(sessions.latencies, 99), unit: 'ms' }),
     row({ scenario: '6 RAS, BsldSession (16 keep-alive clients)', metric: 'failed calls', value: sessions.failures, unit: 'calls', target: '0', met: sessions.failures === 0 }),
+    row({ scenario: '6 RAS, BsldSession at 1000/s (open loop)', metric: 'authorisations per second', value: atTarget.rate, unit: '/s' }),
+    row({ scenario: '6 RAS, BsldSession at 1000/s (open loop)', metric: 'p50', value: percentile(atTarget.latencies, 50), unit: 'ms' }),
+    row({ scenario: '6 RAS, BsldSession at 1000/s (open loop)', metric: 'p99', value: p99, unit: 'ms', target: '< 20 ms', met: p99 < 20 }),
+    row({ scenario: '6 RAS, BsldSession at 1000/s (open loop)', metric: 'failed calls', value: atTarget.failures, unit: 'calls', target: '0', met: atTarget.failures === 0 }),
     row({ scenario: '6 RAS, UserAuthentication (4 clients)', metric: 'logins per second (scrypt-bound)', value: logins.rate, unit: '/s' }),
     row({ scenario: '6 RAS, UserAuthentication (4 clients)', metric: 'p50', value: percentile(logins.latencies, 50), unit: 'ms' }),
   );
