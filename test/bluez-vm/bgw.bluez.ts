@@ -4,12 +4,14 @@
  * Runs inside the VM (test/bluez-vm/run.sh); the steps build on each other, like a user's day.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { LockState } from 'homebridge-igrs-smartlock/protocol';
 import { BgwError } from '../../src/bgw/errors.js';
 import type { BluezGateway } from '../../src/bgw/bluez.js';
 import { LockSession } from '../../src/bgw/session.js';
 import { registerBsld, removeBsld } from '../../src/bgw/registration.js';
-import { SETUP_CODE, VM_SESSION_TIMEOUTS, countingAuthority, openGateway, startRealRas, startLockOnHci1, testLogger, until, waitFor, type LockRig, type RealRas } from './support.js';
+import { GATEWAY_ADAPTER, SETUP_CODE, VM_SESSION_TIMEOUTS, countingAuthority, openGateway, startRealRas, startLockOnHci1, testLogger, until, waitFor, type LockRig, type RealRas } from './support.js';
 
 /** The GATT paths the link resolved on its current connection (private; read for the test). */
 function gattPaths(gw: BluezGateway, deviceId: string): { challenge: string; command: string; response: string } | undefined {
@@ -118,6 +120,27 @@ describe('BGW against the real bluetoothd (hci0 ↔ hci1)', function () {
     assert.ok(after);
     assert.notEqual(after.command, before.command);
     assert.notEqual(after.challenge, before.challenge);
+  });
+
+  it('follows its adapter powered off and on (btmgmt): fails at once, then works again without a restart', async () => {
+    const btmgmt = (...args: string[]) => promisify(execFile)('btmgmt', ['--index', GATEWAY_ADAPTER.replace('hci', ''), ...args]);
+    await session.operate('lock');
+    const off = waitFor(gw.adapter$, (s) => s === 'off', 30_000, 'the BGW to see the adapter off');
+    await btmgmt('power', 'off');
+    await off;
+    assert.equal(gw.link(deviceId).isConnected, false, 'the kept link went with the power');
+    const started = Date.now();
+    await assert.rejects(session.operate('unlock'), (err: unknown) => err instanceof BgwError && err.code === 'unreachable');
+    log.info(`refused in ${Date.now() - started} ms while the adapter was off`);
+    assert.notEqual(rig.lock.snapshot().lockState, LockState.Unsecured, 'nothing ran');
+    const ready = waitFor(gw.adapter$, (s) => s === 'ready', 60_000, 'the BGW to see the adapter back');
+    await btmgmt('power', 'on');
+    await ready;
+    const back = Date.now();
+    const unlocked = await session.operate('unlock');
+    assert.equal(unlocked.lockState, LockState.Unsecured);
+    assert.equal(rig.lock.snapshot().lockState, LockState.Unsecured);
+    console.log(`      adapter back: the first operation confirmed in ${Date.now() - back} ms (TCG)`);
   });
 
   it('removes the lock (Table 3 unbind)', async () => {
