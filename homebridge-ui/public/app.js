@@ -319,7 +319,7 @@
     const panel = el('form', { className: 'igrs-inline', novalidate: true, 'aria-label': 'Rename ' + name }, [
       el('label', { for: id, text: 'New name' }),
       el('input', { id, type: 'text', className: 'form-control', maxlength: '64', value: name, required: true }),
-      el('p', { className: 'igrs-help', text: 'Saved in the plugin settings (the server has no rename). Homebridge names the lock with it when it adds the lock to HomeKit; a lock already in the Home app keeps the name it has there, so rename it in the Home app too.' }),
+      el('p', { className: 'igrs-help', text: 'Saved in the plugin settings (the server has no rename). Homebridge renames the accessory with it after its next restart; the Home app may keep a name it already has for the lock, so rename it there too.' }),
       el('div', { className: 'igrs-row' }, [
         el('button', { type: 'submit', className: 'btn btn-primary', text: 'Save name' }),
         el('button', { type: 'button', className: 'btn btn-secondary', text: 'Cancel', onclick: () => closePanel(panel) }),

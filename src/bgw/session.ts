@@ -11,6 +11,7 @@ import {
   Result,
   SessionRole,
   describeResult,
+  isLockState,
   openSession,
   type ChannelPair,
   type DoorState,
@@ -340,9 +341,9 @@ export class LockSession {
         await nextFrame(want, this.options.motorTimeoutMs).catch(() => undefined);
         report = await this.authority.operationResult(command.operationId, { challenge, frames: [...frames] });
       }
-      if (report.lockState !== undefined && report.lockState >= 0 && report.lockState <= 3) {
+      if (report.lockState !== undefined && isLockState(report.lockState)) {
         const prev = this.state$.value;
-        this.snapshot(report.lockState as LockState, prev?.battery ?? 0, prev?.doorState ?? 0xff, true);
+        this.snapshot(report.lockState, prev?.battery ?? 0, prev?.doorState ?? 0xff, true);
       } else if (report.state === 'pending') {
         this.outcomeUnknown();
       }

@@ -9,7 +9,7 @@ import { BluezGateway, type Sighting } from '../bgw/bluez.js';
 import { BgwError, withTimeout } from '../bgw/errors.js';
 import { LockSession, type BgwAuthority, type LockEvent, type LockOp, type LockSnapshot } from '../bgw/session.js';
 import type { Logger } from '../logger.js';
-import { LockState, Result, describeResult, type BsldInfo, type DoorState, type Push, type ReportedEvent } from '../protocol/index.js';
+import { LockState, Result, describeResult, isLockState, type BsldInfo, type DoorState, type Push, type ReportedEvent } from '../protocol/index.js';
 import { RasClient } from '../rac/client.js';
 import { CredentialStore, credentialsFile } from '../rac/credentials.js';
 import { RasError } from '../rac/errors.js';
@@ -243,16 +243,15 @@ export class LockHub {
   }
 
   private ensureSessions(): void {
-    const bluez = this.bluez;
-    if (!bluez || !this.client) return;
+    const { bluez, client, results } = this;
+    if (!bluez || !client || !results) return;
     for (const [deviceId, lock] of this.locks$.value) {
       if (this.sessions.has(deviceId)) continue;
-      const client = this.client;
-      const results = this.results;
+      // The RAC client, except that a result the RAS cannot take now is held and sent again.
       const authority: BgwAuthority = {
         openSession: (id, challenge) => client.openSession(id, challenge),
         operationFrames: (operationId, challenge) => client.operationFrames(operationId, challenge),
-        operationResult: (operationId, report) => (results ? results.send(deviceId, operationId, report) : client.operationResult(operationId, report)),
+        operationResult: (operationId, report) => results.send(deviceId, operationId, report),
       };
       const session = new LockSession(bluez.link(deviceId), authority, {
         log: this.log,
@@ -363,8 +362,8 @@ export class LockHub {
   private onLateResult(deviceId: string, answer: { lockState?: number }): void {
     const view = this.locks$.value.get(deviceId)?.view$.value;
     // Only the unknown left by the lost report is replaced; anything the lock said since is newer.
-    if (view?.lockState !== LockState.Unknown || answer.lockState === undefined || answer.lockState < 0 || answer.lockState > 3) return;
-    this.updateView(deviceId, { lockState: answer.lockState as LockState, source: 'lock', reachable: true });
+    if (view?.lockState !== LockState.Unknown || answer.lockState === undefined || !isLockState(answer.lockState)) return;
+    this.updateView(deviceId, { lockState: answer.lockState, source: 'lock', reachable: true });
   }
 
   private async onPush(push: Push): Promise<void> {

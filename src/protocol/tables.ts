@@ -128,7 +128,8 @@ function fail(what: string): never {
 }
 
 const isByte = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xff;
-const isLockState = (n: number): n is LockState => Number.isInteger(n) && n >= 0 && n <= 3;
+/** Whether a number is a Table 4/6/8 lock state (0–3). */
+export const isLockState = (n: number): n is LockState => Number.isInteger(n) && n >= 0 && n <= 3;
 const isDoorState = (n: number): n is DoorState => n === 0 || n === 1 || n === 0xff;
 const isBattery = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 100;
 const isBindType = (n: number): n is BindType => n === 0 || n === 1;

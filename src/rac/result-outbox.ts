@@ -31,7 +31,7 @@ const MAX_AGE_MS = 24 * 3600_000;
 const MAX_RETRY_MS = 60_000;
 
 export class ResultOutbox {
-  /** Reports the RAS took after all, with its verdict. */
+  /** Reports the RAS took after all, with its verdict (a refused one is only logged). */
   readonly delivered$ = new Subject<{ deviceId: string; operationId: number; answer: ResponseBody<'OperationResult'> }>();
   private readonly held = new Map<number, Held>();
   private timer: NodeJS.Timeout | undefined;
@@ -93,9 +93,7 @@ export class ResultOutbox {
           }
           // A verdict (replaced, refused, unknown): the RAS has heard it and will not take it.
           if (this.held.get(operationId) === held) this.held.delete(operationId);
-          const answer = err instanceof RasError && err.details.result !== undefined ? { state: 'failed' as const, result: err.details.result } : undefined;
           this.log.warn(`Remote operation ${operationId} on ${held.deviceId}: the RAS did not take the lock's result: ${err instanceof Error ? err.message : String(err)}`);
-          if (answer) this.delivered$.next({ deviceId: held.deviceId, operationId, answer });
         }
       }
       this.retryMs = outage ? Math.min(this.retryMs * 2, MAX_RETRY_MS) : this.firstRetryMs;
